@@ -1,0 +1,167 @@
+"""The advisor: a pure function of (ModelFacts, HardwareFacts, options, rules) → Advice."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from spark_tui.advisor.launch import launch_plan
+from spark_tui.advisor.memory import plan_memory
+from spark_tui.advisor.performance import decode_bound
+from spark_tui.advisor.types import (
+    ENGINES,
+    Advice,
+    EngineVerdict,
+    LaunchPlan,
+    MemoryPlan,
+    PerformanceBound,
+    PlanOptions,
+)
+from spark_tui.hardware.facts import HardwareFacts
+from spark_tui.hub.facts import ModelFacts
+from spark_tui.rules import Finding, Rule, evaluate
+
+__all__ = ["Advice", "LaunchPlan", "MemoryPlan", "PerformanceBound", "PlanOptions", "advise", "rule_facts"]
+
+GIB = 1024**3
+
+
+def _gib(value: int | None) -> str:
+    return "?" if value is None else f"{value / GIB:.1f}"
+
+
+def rule_facts(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
+               memory: MemoryPlan | None) -> dict[str, Any]:
+    """The flat facts rules test (names and kinds in spark_tui.rules.facts)."""
+    q = model.quantization
+    schemes = [s for s in (q.scheme, *q.group_schemes) if s]
+    util = memory.gpu_memory_utilization if memory else options.gpu_memory_utilization
+    return {
+        "engine": options.engine,
+        "engine_version": options.engine_version,
+        "hardware": hardware.profile or hardware.name,
+        "gpu_name": hardware.gpu_name,
+        "compute_capability": hardware.compute_capability,
+        "unified_memory": hardware.unified_memory,
+        "gpus": hardware.gpus,
+        "repo": model.id,
+        "model_type": model.model_type,
+        "architecture": model.architecture,
+        "multimodal": model.multimodal,
+        "moe": model.moe,
+        "moe_gated": model.moe_gated,
+        "num_experts": model.num_experts,
+        "attention": model.attention.kind if model.attention else None,
+        "sliding_window": bool(model.attention.sliding_layers) if model.attention else None,
+        "hybrid": bool(model.attention.mamba_layers) if model.attention else None,
+        "formats": list(model.formats),
+        "weight_format": model.weight_format,
+        "quant_method": q.method,
+        "quant_scheme": schemes or None,
+        "quant_producer": q.producer,
+        "weight_only": (q.activation_bits is None) if q.weight_bits else None,
+        "quant_problem": q.problem is not None,
+        "checkpoint_kv_cache_dtype": q.kv_cache_dtype,
+        "trust_remote_code": model.trust_remote_code,
+        "gated": bool(model.gated),
+        "params_total": model.params_total,
+        "kv_cache_dtype": options.kv_cache_dtype,
+        "tensor_parallel_size": options.tensor_parallel_size,
+        "gpu_memory_utilization": util,
+        "gpu_memory_utilization_set": options.gpu_memory_utilization is not None,
+        "max_model_len": memory.max_model_len if memory else options.max_model_len,
+        "fits": memory.fits if memory else None,
+        "weights_fit": memory.weights_fit if memory else None,
+        "startup_check_fails": memory.startup_check_fails if memory else None,
+    }
+
+
+def _context(model: ModelFacts, memory: MemoryPlan | None, facts: dict[str, Any]) -> dict[str, Any]:
+    """Pre-formatted values rule texts may quote as {placeholders}."""
+    ctx: dict[str, Any] = {
+        "moe_activation": model.moe_activation or "unknown",
+        "formats_text": ", ".join(model.formats) or "no",
+        "quant_scheme_text": model.quantization.scheme or "unknown",
+        "gpu_memory_utilization": f"{facts['gpu_memory_utilization']:g}" if facts["gpu_memory_utilization"] else "?",
+    }
+    if memory:
+        ctx.update(
+            memory_gib=_gib(memory.total_bytes), budget_gib=_gib(memory.budget_bytes),
+            weights_gib=_gib(memory.weights_bytes), overhead_gib=_gib(memory.overhead_bytes),
+            kv_cache_gib=_gib(memory.kv_cache_bytes),
+            kv_cache_tokens=f"{memory.kv_cache_tokens:,}" if memory.kv_cache_tokens is not None else "?",
+            max_model_len=f"{memory.max_model_len}" if memory.max_model_len else "?",
+            max_model_len_fit=f"{memory.max_model_len_fit}" if memory.max_model_len_fit is not None else "?",
+            startup_free_gib=_gib(memory.startup_free_bytes), startup_requested_gib=_gib(memory.startup_requested_bytes),
+        )
+    return ctx
+
+
+def _unknowns(model: ModelFacts, hardware: HardwareFacts, memory: MemoryPlan | None) -> list[str]:
+    unknowns = []
+    q = model.quantization
+    if model.attention is None:
+        unknowns.append("the architecture (config.json missing or not understood)")
+    if q.method is not None and q.scheme is None and q.method not in ("none",):
+        unknowns.append(f"the quantization scheme ({q.problem or q.method})")
+    elif q.method is None and q.problem is None:
+        unknowns.append("the quantization")
+    if model.weights_bytes is None:
+        unknowns.append("the size of the weights")
+    if hardware.memory_bytes is None:
+        unknowns.append("the GPU's memory")
+    if memory is not None and memory.fits is None and model.attention is not None:
+        unknowns.append("the KV-cache size")
+    return unknowns
+
+
+def _verdict(findings: list[Finding], unknowns: list[str]) -> str:
+    if any(f.severity == "error" for f in findings):
+        return "incompatible"
+    if unknowns:
+        return "unknown"
+    if any(f.severity == "warning" for f in findings):
+        return "caution"
+    return "ok"
+
+
+def _assess(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
+            rules: list[Rule]) -> tuple[str, list[Finding], MemoryPlan | None, list[str]]:
+    memory = plan_memory(model, hardware, options)
+    facts = rule_facts(model, hardware, options, memory)
+    findings = evaluate(rules, facts, _context(model, memory, facts))
+    unknowns = _unknowns(model, hardware, memory)
+    return _verdict(findings, unknowns), findings, memory, unknowns
+
+
+def advise(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rules: list[Rule],
+           engine_versions: dict[str, str] | None = None) -> Advice:
+    """Advice for `options.engine`, plus a verdict for each engine (others at `engine_versions`)."""
+    verdict, findings, memory, unknowns = _assess(model, hardware, options, rules)
+    summary = []
+    for engine in ENGINES:
+        if engine == options.engine:
+            summary.append(EngineVerdict(engine, verdict, *_counts(findings)))
+            continue
+        other = replace(options, engine=engine, engine_version=(engine_versions or {}).get(engine))
+        v, f, _, _ = _assess(model, hardware, other, rules)
+        summary.append(EngineVerdict(engine, v, *_counts(f)))
+    mml = memory.max_model_len if memory else options.max_model_len
+    return Advice(
+        verdict=verdict,
+        engine=options.engine,
+        engine_version=options.engine_version,
+        engine_version_source=options.engine_version_source,
+        model=model,
+        hardware=hardware,
+        findings=tuple(findings),
+        memory=memory,
+        performance=decode_bound(model, hardware, options.tensor_parallel_size, mml, options.kv_cache_dtype),
+        launch=launch_plan(model, options, memory, findings),
+        unknowns=tuple(unknowns),
+        engines=tuple(summary),
+    )
+
+
+def _counts(findings: list[Finding]) -> tuple[int, int]:
+    return sum(f.severity == "error" for f in findings), sum(f.severity == "warning" for f in findings)

@@ -1,0 +1,261 @@
+"""How much memory a model takes under vLLM, predicted before launch.
+
+The model follows vLLM V1's start-up (reference: vllm/v1/worker/gpu_worker.py, vllm/utils/mem_utils.py,
+vllm/v1/core/kv_cache_utils.py; the version history is in the project's reference notes):
+
+  requested   = ceil(total × gpu_memory_utilization)          total: CUDA's total per GPU
+  non_kv      = weights/TP + activation peak + non-torch growth (+ CUDA-graph estimate from v0.21)
+  kv_bytes    = requested − non_kv
+  page        = block_size × kv_heads_per_rank × (head_dim_k + head_dim_v) × dtype_bytes   (MLA: × latent, no K/V pair)
+  num_blocks  = kv_bytes // page // layers_per_pool
+  tokens      = num_blocks × block_size, or for sliding-window models max_concurrency × max_model_len (newest)
+
+Assumptions (each stated in MemoryPlan.assumptions when it applies):
+- Activation peak (the profile run): max_num_batched_tokens through the widest MLP/MoE buffers in bf16, plus the
+  sampler's fp32 logits/probabilities/sort buffers for max_num_seqs rows (~20 B per vocab entry), plus 0.15 GiB of
+  workspaces. Calibrated on a public RTX 3090 log (Qwen2.5-7B: 1.09 GiB measured, 1.08 GiB modelled).
+- Non-torch growth after the start-up snapshot: 0.25 GiB at TP1; NCCL/custom all-reduce buffers at TP>1.
+- CUDA graphs (v0.21+, subtracted up front): 0.3 GiB + 12 MiB per layer, doubled for MoE; public logs show
+  0.2–1.3 GiB for ≤30B dense models. Before v0.21 graphs come out of the (1 − utilization) headroom.
+- Mamba/linear-attention state of hybrid models is not modelled (only attention layers hold per-token KV).
+"""
+
+from __future__ import annotations
+
+import math
+
+from packaging.version import InvalidVersion, Version
+
+from spark_tui.advisor.types import MemoryPlan, PlanOptions
+from spark_tui.hardware.facts import HardwareFacts
+from spark_tui.hub.facts import ModelFacts
+
+GIB = 1024**3
+_DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "half": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1,
+                "fp8_inc": 1, "int8": 1, "fp8_ds_mla": 1, "nvfp4": 0.5625}
+
+
+def _version(text: str | None) -> Version:
+    try:
+        return Version(text or "0.28.0")
+    except InvalidVersion:
+        return Version("0.28.0")
+
+
+def default_utilization(engine_version: str | None) -> float:
+    """0.90 up to v0.20; 0.92 from v0.21 (vLLM PR #38284)."""
+    return 0.92 if _version(engine_version) >= Version("0.21") else 0.90
+
+
+def batch_defaults(total_bytes: int, gpu_name: str | None, engine_version: str | None) -> tuple[int, int]:
+    """vLLM's OpenAI-server defaults for (max_num_batched_tokens, max_num_seqs) (EngineArgs.get_batch_defaults)."""
+    version = _version(engine_version)
+    if version < Version("0.10"):
+        return 2048, 256
+    gib = total_bytes / GIB
+    if version >= Version("0.28") and gib >= 160:
+        return 16384, 1024
+    if gib >= 70 and "A100" not in (gpu_name or ""):
+        return 8192, 1024
+    return 2048, 256
+
+
+def kv_dtype_bytes(kv_cache_dtype: str) -> float:
+    return _DTYPE_BYTES.get(kv_cache_dtype.lower(), 2)
+
+
+def _effective_kv_dtype(model: ModelFacts, requested: str) -> str:
+    # DeepSeek-V3.2 defaults its KV cache to fp8 (the fp8_ds_mla layout).
+    if requested == "auto" and model.model_type == "deepseek_v32":
+        return "fp8_ds_mla"
+    return requested
+
+
+def page_bytes_per_token(model: ModelFacts, tp: int, kv_cache_dtype: str) -> int | None:
+    """KV bytes for one token in ONE attention layer on one rank."""
+    layout = model.attention
+    if layout is None:
+        return None
+    if layout.kind == "mla":
+        if kv_cache_dtype == "fp8_ds_mla":
+            return 656
+        return int((layout.mla_latent or 0) * kv_dtype_bytes(kv_cache_dtype))
+    if not (layout.num_kv_heads and layout.head_dim):
+        return None
+    heads_per_rank = max(1, layout.num_kv_heads // tp)
+    width = layout.head_dim + (layout.head_dim_v or layout.head_dim)
+    return math.ceil(heads_per_rank * width * kv_dtype_bytes(kv_cache_dtype))
+
+
+def kv_bytes_per_token(model: ModelFacts, tp: int, kv_cache_dtype: str) -> int | None:
+    """Whole-context KV bytes per token on one rank, counting every attention layer."""
+    per_layer = page_bytes_per_token(model, tp, kv_cache_dtype)
+    if per_layer is None or model.attention is None:
+        return None
+    return per_layer * model.attention.attention_layers
+
+
+def _block_size(model: ModelFacts, hardware: HardwareFacts) -> int:
+    if model.attention and model.attention.kind == "mla":
+        cc = hardware.compute_capability or ""
+        if cc.startswith("9."):
+            return 64  # FlashMLA
+        if cc.startswith("10."):
+            return 128  # CUTLASS MLA
+    return 16
+
+
+def _activation_bytes(model: ModelFacts, tokens: int, seqs: int, hidden: int, qkv: int) -> int:
+    dense = model.intermediate_size or 0
+    expert = model.moe_intermediate_size or 0
+    act = tokens * (2 * max(dense, expert) + qkv + 3 * hidden) * 2
+    if model.moe and model.experts_per_token:
+        act += tokens * model.experts_per_token * (2 * expert + hidden) * 2 * 2  # fused-MoE intermediate caches
+    act += min(tokens, seqs) * (model.vocab_size or 0) * 20
+    return int(act + 0.15 * GIB)
+
+
+def _cudagraph_bytes(model: ModelFacts) -> int:
+    layers = model.num_layers or 32
+    estimate = 0.3 * GIB + layers * 12 * 1024**2
+    return int(estimate * (2 if model.moe else 1))
+
+
+def _non_torch_bytes(tp: int) -> int:
+    return int(0.25 * GIB) if tp == 1 else int((0.75 + 0.125 * tp) * GIB)
+
+
+def _blocks_needed(model: ModelFacts, length: int, block: int, mnbt: int, group_size: int) -> int:
+    """Blocks one request of `length` tokens holds across all KV groups."""
+    layout = model.attention
+    assert layout is not None
+    full_groups = math.ceil(layout.full_layers / group_size) if layout.full_layers else 0
+    sliding_groups = math.ceil(layout.sliding_layers / group_size) if layout.sliding_layers else 0
+    need = full_groups * math.ceil(length / block)
+    if sliding_groups:
+        window = layout.sliding_window or length
+        need += sliding_groups * (math.ceil(min(window - 1 + mnbt, length) / block) + 1)
+    return need
+
+
+def _group_size(model: ModelFacts) -> int:
+    layout = model.attention
+    assert layout is not None
+    counts = [c for c in (layout.full_layers, layout.sliding_layers) if c]
+    if len(counts) < 2:
+        return counts[0] if counts else 1
+    small, large = min(counts), max(counts)
+    return large if large < 1.5 * small else small
+
+
+def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions) -> MemoryPlan | None:
+    if hardware.memory_bytes is None or model.weights_bytes is None:
+        return None
+    tp = options.tensor_parallel_size
+    version = options.engine_version
+    total = hardware.memory_bytes
+    assumptions: list[str] = []
+    if options.gpu_memory_utilization is not None:
+        util, util_source = options.gpu_memory_utilization, "given"
+    elif hardware.recommended_gpu_memory_utilization is not None:
+        util, util_source = hardware.recommended_gpu_memory_utilization, "recommended"
+    else:
+        util, util_source = default_utilization(version), "default"
+    requested = math.ceil(total * util)
+
+    default_tokens, default_seqs = batch_defaults(total, hardware.gpu_name, version)
+    mnbt = options.max_num_batched_tokens or default_tokens
+    seqs = options.max_num_seqs or default_seqs
+
+    weights = math.ceil(model.weights_bytes / tp)
+    layout = model.attention
+    hidden = model.hidden_size or 4096
+    heads = (layout.num_attention_heads or 32) if layout else 32
+    head_dim = (layout.head_dim or 128) if layout else 128
+    kvh = (layout.num_kv_heads or heads) if layout else heads
+    qkv = (heads + 2 * kvh) * head_dim
+    activation = _activation_bytes(model, mnbt, seqs, hidden, qkv)
+    non_torch = _non_torch_bytes(tp)
+    graphs_subtracted = _version(version) >= Version("0.21") and not options.enforce_eager
+    cudagraph = _cudagraph_bytes(model) if graphs_subtracted else 0
+    if not graphs_subtracted and not options.enforce_eager:
+        assumptions.append("CUDA graphs are captured after the KV cache and use the (1 − utilization) headroom")
+    overhead = activation + non_torch + cudagraph
+    weights_fit = weights + overhead < requested
+    kv_cache = max(0, requested - weights - overhead)
+
+    kv_dtype = _effective_kv_dtype(model, options.kv_cache_dtype)
+    block = _block_size(model, hardware)
+    page_token_layer = page_bytes_per_token(model, tp, kv_dtype)
+    per_token = kv_bytes_per_token(model, tp, kv_dtype)
+    if layout and layout.mamba_layers:
+        assumptions.append("Mamba/linear-attention state of the hybrid layers is not counted")
+
+    model_max = model.max_context
+    if page_token_layer is None or per_token is None or layout is None or not layout.attention_layers:
+        return MemoryPlan(total, util, util_source, requested, weights, activation, non_torch, cudagraph, overhead,
+                          kv_cache, per_token, kv_dtype, block, 0, None, options.max_model_len, None,
+                          "given" if options.max_model_len else "model", model_max, mnbt, seqs, weights_fit,
+                          None if weights_fit else False, assumptions=tuple(assumptions))
+
+    group = _group_size(model)
+    num_blocks = kv_cache // (page_token_layer * block) // group
+    need_for = lambda length: _blocks_needed(model, length, block, mnbt, group)  # noqa: E731
+
+    # Largest max_model_len whose single request fits (binary search; the model's own limit caps it).
+    ceiling = model_max or 10_000_000
+    lo, hi = 0, ceiling
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if need_for(mid) <= num_blocks:
+            lo = mid
+        else:
+            hi = mid - 1
+    fit_len = lo
+
+    if options.max_model_len:
+        mml, mml_source = options.max_model_len, "given"
+    elif model_max and fit_len >= model_max:
+        mml, mml_source = model_max, "model"
+    else:
+        mml = (fit_len // 256) * 256 if fit_len >= 256 else fit_len
+        mml_source = "reduced"
+    fits = weights_fit and mml > 0 and need_for(mml) <= num_blocks
+    tokens = _reported_tokens(model, num_blocks, block, group, mml, mnbt, version)
+
+    startup_free = startup_fails = None
+    if hardware.source == "probe" and _version(version) >= Version("0.9.2"):
+        if hardware.unified_memory:
+            startup_free = hardware.host_memory_available_bytes
+        elif hardware.memory_used_bytes is not None:
+            startup_free = total - hardware.memory_used_bytes
+        if startup_free is not None:
+            startup_fails = startup_free < requested
+    return MemoryPlan(
+        total_bytes=total, gpu_memory_utilization=util, utilization_source=util_source, budget_bytes=requested,
+        weights_bytes=weights, activation_bytes=activation, non_torch_bytes=non_torch, cudagraph_bytes=cudagraph,
+        overhead_bytes=overhead, kv_cache_bytes=kv_cache, kv_bytes_per_token=per_token, kv_cache_dtype=kv_dtype,
+        block_size=block, num_blocks=num_blocks, kv_cache_tokens=tokens, max_model_len=mml,
+        max_model_len_fit=fit_len, max_model_len_source=mml_source, model_max_context=model_max,
+        max_num_batched_tokens=mnbt, max_num_seqs=seqs, weights_fit=weights_fit, fits=fits,
+        startup_free_bytes=startup_free, startup_requested_bytes=requested if startup_free is not None else None,
+        startup_check_fails=startup_fails, assumptions=tuple(assumptions),
+    )
+
+
+def _reported_tokens(model: ModelFacts, num_blocks: int, block: int, group: int, mml: int, mnbt: int,
+                     version: str | None) -> int:
+    """What vLLM prints as "GPU KV cache size: N tokens" (formula by version era)."""
+    layout = model.attention
+    assert layout is not None
+    groups = (math.ceil(layout.full_layers / group) if layout.full_layers else 0) + (
+        math.ceil(layout.sliding_layers / group) if layout.sliding_layers else 0)
+    if groups <= 1 or not layout.sliding_layers:
+        return num_blocks * block
+    v = _version(version)
+    if v < Version("0.10"):
+        return num_blocks * block
+    if v < Version("0.25"):
+        return num_blocks // groups * block
+    per_request = _blocks_needed(model, mml, block, mnbt, group)
+    return int(num_blocks / per_request * mml) if per_request else 0

@@ -1,0 +1,47 @@
+"""An upper bound on single-stream decode speed.
+
+Decode is memory-bandwidth bound: every generated token reads the active weights once plus the KV cache of
+the context so far. bound = bandwidth ÷ bytes read per token. Real engines reach roughly 60–80 % of it
+(llama.cpp's gpt-oss-120b on GB10: ≈59 tok/s measured).
+"""
+
+from __future__ import annotations
+
+from spark_tui.advisor.memory import page_bytes_per_token
+from spark_tui.advisor.types import PerformanceBound
+from spark_tui.hardware.facts import HardwareFacts
+from spark_tui.hub.facts import ModelFacts
+
+BOUND_CONTEXT_TOKENS = 4096  # the context length the bound is quoted at
+
+
+def active_weight_bytes(model: ModelFacts) -> int | None:
+    if model.weights_bytes is None:
+        return None
+    if model.moe and model.params_active and model.params_total:
+        # Experts not routed to are not read: scale the checkpoint by the active share of parameters.
+        return int(model.weights_bytes * model.params_active / model.params_total)
+    if model.moe:
+        return None
+    return model.weights_bytes
+
+
+def _kv_read_bytes(model: ModelFacts, context: int, kv_cache_dtype: str) -> int:
+    layout = model.attention
+    per_layer = page_bytes_per_token(model, 1, kv_cache_dtype)
+    if layout is None or per_layer is None:
+        return 0
+    sliding_ctx = min(context, layout.sliding_window or context)
+    return per_layer * (layout.full_layers * context + layout.sliding_layers * sliding_ctx)
+
+
+def decode_bound(model: ModelFacts, hardware: HardwareFacts, tp: int, max_model_len: int | None,
+                 kv_cache_dtype: str = "auto") -> PerformanceBound:
+    weights = active_weight_bytes(model)
+    if hardware.bandwidth_gbps is None or weights is None:
+        return PerformanceBound(None, None, None, hardware.bandwidth_gbps)
+    context = min(BOUND_CONTEXT_TOKENS, max_model_len or BOUND_CONTEXT_TOKENS)
+    kv_dtype = "fp8_ds_mla" if kv_cache_dtype == "auto" and model.model_type == "deepseek_v32" else kv_cache_dtype
+    per_token = weights + _kv_read_bytes(model, context, kv_dtype)
+    bandwidth = hardware.bandwidth_gbps * 1e9 * max(1, tp)
+    return PerformanceBound(round(bandwidth / per_token, 1), per_token, context, hardware.bandwidth_gbps)

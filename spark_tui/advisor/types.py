@@ -1,0 +1,110 @@
+"""The advisor's output: plain frozen data that the CLI, the app and the supervisor read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from spark_tui.hardware.facts import HardwareFacts
+from spark_tui.hub.facts import ModelFacts
+from spark_tui.rules.evaluate import Finding
+
+VERDICTS = ("ok", "caution", "incompatible", "unknown")
+ENGINES = ("vllm", "trtllm", "llamacpp")
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    engine: str = "vllm"
+    engine_version: str | None = None
+    engine_version_source: str = "assumed"  # given, installed, assumed
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float | None = None  # None: the engine's default (0.85 recommended on GB10)
+    max_model_len: int | None = None  # None: the model's maximum, reduced to what fits
+    kv_cache_dtype: str = "auto"
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    enforce_eager: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Per GPU, as vLLM reports it. Sizes in bytes."""
+
+    total_bytes: int
+    gpu_memory_utilization: float
+    utilization_source: str  # given, default, recommended
+    budget_bytes: int
+    weights_bytes: int
+    activation_bytes: int
+    non_torch_bytes: int
+    cudagraph_bytes: int
+    overhead_bytes: int
+    kv_cache_bytes: int
+    kv_bytes_per_token: int | None
+    kv_cache_dtype: str
+    block_size: int
+    num_blocks: int
+    kv_cache_tokens: int | None
+    max_model_len: int | None
+    max_model_len_fit: int | None
+    max_model_len_source: str  # given, model, reduced
+    model_max_context: int | None
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    weights_fit: bool
+    fits: bool | None
+    startup_free_bytes: int | None = None
+    startup_requested_bytes: int | None = None
+    startup_check_fails: bool | None = None
+    assumptions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PerformanceBound:
+    decode_tokens_per_s_bound: float | None
+    bytes_per_token: int | None
+    at_context_tokens: int | None
+    bandwidth_gbps: float | None
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    engine: str
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    notes: tuple[str, ...] = ()
+
+    def command_line(self) -> str:
+        import shlex
+
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        cmd = shlex.join(self.argv)
+        return f"{env} {cmd}" if env else cmd
+
+
+@dataclass(frozen=True)
+class EngineVerdict:
+    engine: str
+    verdict: str
+    errors: int
+    warnings: int
+
+
+@dataclass(frozen=True)
+class Advice:
+    verdict: str
+    engine: str
+    engine_version: str | None
+    engine_version_source: str
+    model: ModelFacts
+    hardware: HardwareFacts
+    findings: tuple[Finding, ...]
+    memory: MemoryPlan | None
+    performance: PerformanceBound
+    launch: LaunchPlan | None
+    unknowns: tuple[str, ...] = ()
+    engines: tuple[EngineVerdict, ...] = field(default=())

@@ -1,0 +1,285 @@
+"""The command line: `spark-tui` (the app) and the headless subcommands.
+
+Exit status is a contract: 0 ok, 1 caution, 2 incompatible, 3 unknown (and any failure: model not
+found, gated, network down with nothing cached, bad arguments). Failures print one sentence, never a
+traceback. Nothing here imports Textual; `check` loads only what it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from spark_tui import __version__
+from spark_tui.errors import EXIT_UNKNOWN, RulesError, SparkTuiError, UsageError
+
+VERDICT_EXIT = {"ok": 0, "caution": 1, "incompatible": 2, "unknown": 3}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's default exit 2 would read as "incompatible"
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"spark-tui: {message}\n")
+        raise SystemExit(EXIT_UNKNOWN)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.05 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0.05 and 1.0, not {value:g}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+
+
+def _add_planning(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["vllm", "trtllm", "llamacpp"], default="vllm")
+    p.add_argument("--engine-version", metavar="V", help="engine version to advise for (default: installed, "
+                   "else the newest the rules know)")
+    p.add_argument("--hardware", default="auto", metavar="auto|NAME", help="probe this machine, or a profile "
+                   "(spark-tui hw --list)")
+    p.add_argument("--gpus", type=_positive_int, metavar="N")
+    p.add_argument("--gpu-memory-gib", type=_float, metavar="X", help="override the memory per GPU")
+    p.add_argument("--tensor-parallel-size", "-tp", type=_positive_int, default=1, metavar="N")
+    p.add_argument("--gpu-memory-utilization", type=_fraction, metavar="F")
+    p.add_argument("--max-model-len", type=_positive_int, metavar="N")
+    p.add_argument("--kv-cache-dtype", default="auto",
+                   choices=["auto", "bfloat16", "float16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "int8"])
+    p.add_argument("--max-num-batched-tokens", type=_positive_int, metavar="N")
+    p.add_argument("--max-num-seqs", type=_positive_int, metavar="N")
+    p.add_argument("--enforce-eager", action="store_true")
+    p.add_argument("--trust-remote-code", action="store_true", help="add --trust-remote-code to the launch plan")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=_positive_int, default=8000)
+    p.add_argument("--rules", type=Path, action="append", metavar="PATH", help="extra rules file or folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="spark-tui", description="Model manager and compatibility advisor for DGX Spark "
+                     "and other NVIDIA GPUs. Without a command, starts the interactive app.")
+    parser.add_argument("--version", action="version", version=f"spark-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    check = sub.add_parser("check", help="will MODEL run here, on which engine, with what memory and command")
+    check.add_argument("model", help="Hugging Face model id (owner/name) or a local checkpoint directory")
+    check.add_argument("--revision", metavar="R")
+    _add_planning(check)
+    check.add_argument("--offline", action="store_true", help="answer from the cache only")
+    check.add_argument("--refresh", action="store_true", help="ignore cached metadata and ask the Hub again")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+
+    hw = sub.add_parser("hw", help="what this machine is, as the advisor sees it")
+    hw.add_argument("--hardware", default="auto", metavar="auto|NAME")
+    hw.add_argument("--list", action="store_true", help="list the hardware profiles")
+    hw.add_argument("--json", action="store_true")
+
+    rules = sub.add_parser("rules", help="the known issues the advisor knows")
+    rules.add_argument("--rules", type=Path, action="append", metavar="PATH")
+    rules.add_argument("--json", action="store_true")
+    rules_sub = rules.add_subparsers(dest="rules_command", parser_class=_Parser)
+    show = rules_sub.add_parser("show", help="one rule in full")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true", dest="show_json")
+    lint = rules_sub.add_parser("lint", help="validate rules files; every problem with file:line")
+    lint.add_argument("path", nargs="?", type=Path)
+    return parser
+
+
+def _print_error(error: SparkTuiError) -> None:
+    sys.stderr.write(f"spark-tui: {error.message}\n")
+    if error.hint:
+        sys.stderr.write(f"  {error.hint}\n")
+    if isinstance(error, RulesError):
+        for problem in error.problems:
+            sys.stderr.write(f"  {problem}\n")
+
+
+def _load_rules(extra: list[Path] | None) -> Any:
+    from spark_tui.rules import load_all_rules
+
+    result = load_all_rules(extra)
+    for problem in result.problems:  # a broken user file is reported; the other rules still apply
+        sys.stderr.write(f"spark-tui: rules: {problem}\n")
+    return result
+
+
+def _resolve_engine_version(engine: str, given: str | None) -> tuple[str, str]:
+    from packaging.version import InvalidVersion, Version
+
+    from spark_tui.engines.versions import installed_version, known_engines
+
+    if given:
+        try:
+            Version(given)
+        except InvalidVersion:
+            raise UsageError(f"--engine-version '{given}' is not a version number (e.g. 0.12.0).") from None
+        return given, "given"
+    installed = installed_version(engine)
+    if installed:
+        return installed, "installed"
+    return known_engines()[engine].newest_known, "assumed"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from spark_tui.advisor import PlanOptions, advise
+    from spark_tui.engines.versions import known_engines
+    from spark_tui.hardware import resolve_hardware
+    from spark_tui.hub import load_model_facts
+    from spark_tui.report import advice_to_json, render_text, use_color
+
+    rules = _load_rules(args.rules)
+    gpus = args.gpus or (args.tensor_parallel_size if args.tensor_parallel_size > 1 else None)
+    hardware = resolve_hardware(args.hardware, gpus=gpus, gpu_memory_gib=args.gpu_memory_gib)
+    if args.tensor_parallel_size > hardware.gpus:
+        raise UsageError(f"--tensor-parallel-size {args.tensor_parallel_size} needs that many GPUs; "
+                         f"{hardware.name} has {hardware.gpus}.", "Pass --gpus N to plan for more.")
+    model = load_model_facts(args.model, args.revision, offline=args.offline, refresh=args.refresh)
+    if args.max_model_len and model.max_context and args.max_model_len > model.max_context:
+        raise UsageError(f"--max-model-len {args.max_model_len} is larger than {model.id} allows "
+                         f"({model.max_context} tokens).", f"Use --max-model-len {model.max_context} or less.")
+    version, source = _resolve_engine_version(args.engine, args.engine_version)
+    options = PlanOptions(
+        engine=args.engine, engine_version=version, engine_version_source=source,
+        tensor_parallel_size=args.tensor_parallel_size, gpu_memory_utilization=args.gpu_memory_utilization,
+        max_model_len=args.max_model_len, kv_cache_dtype=args.kv_cache_dtype,
+        max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs,
+        enforce_eager=args.enforce_eager, host=args.host, port=args.port, revision=args.revision,
+        trust_remote_code=args.trust_remote_code,
+    )
+    newest = {name: info.newest_known for name, info in known_engines().items()}
+    advice = advise(model, hardware, options, rules.rules, engine_versions=newest)
+    if args.json:
+        print(json.dumps(advice_to_json(advice), indent=2))
+    else:
+        sys.stdout.write(render_text(advice, color=use_color()))
+    return VERDICT_EXIT[advice.verdict]
+
+
+def cmd_hw(args: argparse.Namespace) -> int:
+    from spark_tui.hardware import resolve_hardware
+    from spark_tui.hardware.profiles import load_profiles
+    from spark_tui.report import hardware_to_json, render_hardware
+
+    if args.list:
+        profiles = load_profiles()
+        if args.json:
+            print(json.dumps([{"name": p.id, "title": p.title, "compute_capability": p.compute_capability,
+                               "unified_memory": p.unified_memory, "memory_bytes": p.memory_bytes,
+                               "bandwidth_gbps": p.bandwidth_gbps} for p in profiles.values()], indent=2))
+        else:
+            for p in profiles.values():
+                print(f"{p.id:13} {p.title:42} CC {p.compute_capability:5} {p.memory_bytes / 1024**3:6.1f} GiB "
+                      f"{p.bandwidth_gbps:6.0f} GB/s{'  unified' if p.unified_memory else ''}")
+        return 0
+    hardware = resolve_hardware(args.hardware)
+    if args.json:
+        print(json.dumps(hardware_to_json(hardware), indent=2))
+    else:
+        sys.stdout.write(render_hardware(hardware))
+    return 0
+
+
+def _rule_json(rule: Any) -> dict[str, Any]:
+    return {
+        "id": rule.id, "title": rule.title, "severity": rule.severity, "status": rule.status,
+        "fixed_in": rule.fixed_in, "detail": rule.detail, "fix": rule.fix, "when": rule.when,
+        "unless": rule.unless, "log_patterns": list(rule.log_patterns), "launch_env": rule.launch_env,
+        "launch_flags": list(rule.launch_flags), "source": rule.source,
+        "references": [{"url": r.url, "label": r.label, "number": r.number, "state": r.state}
+                       for r in rule.references],
+    }
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    import textwrap
+
+    from spark_tui.rules import load_rules
+
+    if args.rules_command == "lint":
+        from spark_tui.rules import builtin_rule_paths
+
+        paths = [args.path] if args.path else builtin_rule_paths()
+        result = load_rules(paths)
+        for problem in result.problems:
+            print(problem)
+        count = f"{len(result.rules)} rules in {len(result.files)} file(s)"
+        if result.problems:
+            print(f"{len(result.problems)} problem(s); {count} loaded.", file=sys.stderr)
+            return EXIT_UNKNOWN
+        print(f"OK: {count}.")
+        return 0
+    result = _load_rules(args.rules)
+    if args.rules_command == "show":
+        rule = next((r for r in result.rules if r.id == args.id), None)
+        if rule is None:
+            import difflib
+
+            close = difflib.get_close_matches(args.id, [r.id for r in result.rules], n=3)
+            raise UsageError(f"No rule '{args.id}'.", f"Did you mean {', '.join(close)}?" if close else
+                             "List them with: spark-tui rules")
+        if args.show_json:
+            print(json.dumps(_rule_json(rule), indent=2))
+            return 0
+        print(f"{rule.id}  [{rule.severity}, {rule.status}]\n{rule.title}\n")
+        print(textwrap.fill(" ".join(rule.detail.split()), 80) + "\n")
+        print(textwrap.fill("Fix: " + " ".join(rule.fix.split()), 80))
+        if rule.fixed_in:
+            print(f"Fixed in: {rule.fixed_in}")
+        print("\nApplies when: " + ", ".join(f"{k} = {v!r}" for k, v in rule.when.items()))
+        if rule.unless:
+            print("Unless: " + ", ".join(f"{k} = {v!r}" for k, v in rule.unless.items()))
+        for pattern in rule.log_patterns:
+            print(f"Log pattern: {pattern}")
+        for ref in rule.references:
+            print(f"→ {ref.label}{' (' + ref.state + ')' if ref.state else ''}\n  {ref.url}")
+        print(f"\nDefined at {rule.source}")
+        return 0
+    if args.json:
+        print(json.dumps([_rule_json(r) for r in result.rules], indent=2))
+        return 0
+    for rule in result.rules:
+        refs = " ".join(f"#{r.number}" for r in rule.references if r.number)
+        print(f"{rule.severity[:4]:4} {rule.id:38} {rule.title[:80]}" + (f"  {refs}" if refs else ""))
+    print(f"\n{len(result.rules)} rules. Details: spark-tui rules show ID")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            parser.print_help()
+            print("\nThe interactive app is not part of this release yet; use the commands above.")
+            return 0
+        handler = {"check": cmd_check, "hw": cmd_hw, "rules": cmd_rules}[args.command]
+        return handler(args)
+    except SparkTuiError as error:
+        _print_error(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("spark-tui: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,1 @@
+"""Engines: which are installed, their versions, and (later) launching and supervising them."""

@@ -1,0 +1,66 @@
+"""Find the installed engine's version without importing it (vLLM imports torch: seconds).
+
+vLLM and TensorRT-LLM: package metadata of this interpreter, or of the environment that owns the
+`vllm`/`trtllm-serve` executable on PATH (read from its dist-info, no subprocess). llama.cpp:
+`llama-server --version` (a native binary: milliseconds).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from spark_tui.paths import data_dir
+
+_DIST = {"vllm": "vllm", "trtllm": "tensorrt_llm"}
+_EXE = {"vllm": "vllm", "trtllm": "trtllm-serve", "llamacpp": "llama-server"}
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    title: str
+    newest_known: str
+
+
+def known_engines() -> dict[str, EngineInfo]:
+    data = tomllib.loads((data_dir() / "engines.toml").read_text())
+    return {k: EngineInfo(k, v["title"], v["newest_known"]) for k, v in data.items()}
+
+
+def _dist_version_near(executable: str, dist: str) -> str | None:
+    """Version from the dist-info beside a venv's bin/<executable>."""
+    bin_dir = Path(executable).resolve().parent
+    for site in bin_dir.parent.glob("lib/python3*/site-packages"):
+        for info in site.glob(f"{dist}-*.dist-info"):
+            match = re.match(rf"{dist}-([^-]+)\.dist-info$", info.name, re.IGNORECASE)
+            if match:
+                return match.group(1)
+    return None
+
+
+def installed_version(engine: str) -> str | None:
+    dist = _DIST.get(engine)
+    if dist:
+        try:
+            return metadata.version(dist.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            pass
+        exe = shutil.which(_EXE[engine])
+        return _dist_version_near(exe, dist) if exe else None
+    if engine == "llamacpp":
+        exe = shutil.which(_EXE[engine])
+        if not exe:
+            return None
+        try:
+            out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=5, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        match = re.search(r"version:\s*(\d+)", out.stdout + out.stderr)
+        return match.group(1) if match else None
+    return None

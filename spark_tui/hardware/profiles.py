@@ -1,0 +1,74 @@
+"""Hardware profiles (rules/hardware/*.toml) for planning without the hardware."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from spark_tui.errors import RulesError
+from spark_tui.paths import data_dir
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    id: str
+    title: str
+    compute_capability: str
+    unified_memory: bool
+    memory_bytes: int
+    bandwidth_gbps: float
+    match: tuple[str, ...]
+    recommended_gpu_memory_utilization: float | None
+    memory_source: str
+
+
+_REQUIRED = {"title": str, "compute_capability": str, "unified_memory": bool, "memory_gib": (int, float),
+             "bandwidth_gbps": (int, float)}
+_OPTIONAL = {"match": list, "recommended_gpu_memory_utilization": (int, float), "memory_source": str}
+
+
+def load_profiles(folder: Path | None = None) -> dict[str, HardwareProfile]:
+    folder = folder or data_dir() / "hardware"
+    profiles: dict[str, HardwareProfile] = {}
+    problems: list[str] = []
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            problems.append(f"{path}: {exc}")
+            continue
+        for pid, body in data.items():
+            if not isinstance(body, dict):
+                problems.append(f"{path}: [{pid}] must be a table")
+                continue
+            bad = [k for k in body if k not in _REQUIRED and k not in _OPTIONAL]
+            missing = [k for k in _REQUIRED if k not in body]
+            wrong = [k for k, t in {**_REQUIRED, **_OPTIONAL}.items() if k in body and not isinstance(body[k], t)]
+            if bad or missing or wrong:
+                problems.append(f"{path}: [{pid}] unknown keys {bad}, missing {missing}, wrong types {wrong}")
+                continue
+            profiles[pid] = HardwareProfile(
+                id=pid,
+                title=body["title"],
+                compute_capability=body["compute_capability"],
+                unified_memory=body["unified_memory"],
+                memory_bytes=int(float(body["memory_gib"]) * GIB),
+                bandwidth_gbps=float(body["bandwidth_gbps"]),
+                match=tuple(body.get("match", [])),
+                recommended_gpu_memory_utilization=body.get("recommended_gpu_memory_utilization"),
+                memory_source=body.get("memory_source", ""),
+            )
+    if problems:
+        raise RulesError("The hardware profiles could not be loaded.", problems)
+    return profiles
+
+
+def match_profile(gpu_name: str, profiles: dict[str, HardwareProfile]) -> HardwareProfile | None:
+    for profile in profiles.values():
+        if any(re.search(p, gpu_name, re.IGNORECASE) for p in profile.match):
+            return profile
+    return None

@@ -1,0 +1,84 @@
+"""Hugging Face metadata → ModelFacts, through a cache; or a local checkpoint directory."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from spark_tui.errors import HubUnavailableError, UsageError
+from spark_tui.hub.cache import DEFAULT_TTL_SECONDS, MetadataCache
+from spark_tui.hub.facts import ModelFacts, build_model_facts
+from spark_tui.paths import cache_dir
+
+__all__ = ["ModelFacts", "build_model_facts", "is_offline", "load_model_facts", "validate_repo_id"]
+
+_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def validate_repo_id(model: str) -> None:
+    if not _REPO_ID.match(model) or ".." in model or model.endswith((".", "-")):
+        raise UsageError(
+            f"'{model}' is neither a Hugging Face model id (owner/name) nor an existing directory.",
+            "Example: spark-tui check RedHatAI/Qwen3-8B-NVFP4",
+        )
+
+
+def is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+def _ttl() -> float:
+    try:
+        return float(os.environ.get("SPARK_TUI_HUB_TTL", DEFAULT_TTL_SECONDS))
+    except ValueError:
+        return DEFAULT_TTL_SECONDS
+
+
+def _timeout() -> float:
+    try:
+        return float(os.environ.get("SPARK_TUI_HUB_TIMEOUT", "10"))
+    except ValueError:
+        return 10.0
+
+
+def load_model_facts(model: str, revision: str | None = None, *, offline: bool = False,
+                     refresh: bool = False) -> ModelFacts:
+    """Facts for a Hub id or a local directory. Cached answers come first; the network only when needed."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        from spark_tui.hub.local import read_local
+
+        raw = read_local(path)
+        return build_model_facts(str(path.resolve()), source="local", revision=None, api=raw["api"],
+                                 config=raw["config"], hf_quant_config=raw["hf_quant_config"], files=raw["files"])
+    if model.startswith((".", "/", "~")):
+        raise UsageError(f"No such directory: {model}.")
+    validate_repo_id(model)
+    offline = offline or is_offline()
+    wanted = revision or "main"
+    cache = MetadataCache(cache_dir() / "hub", _endpoint())
+    if not refresh:
+        commit = cache.resolve(model, wanted, max_age=None if offline else _ttl())
+        raw = cache.load(model, commit) if commit else None
+        if raw is not None:
+            return _facts(model, commit, raw)
+    if offline:
+        raise HubUnavailableError(
+            f"Offline, and {model}{'@' + revision if revision else ''} is not in spark-tui's cache.",
+            "Run the check once online first (or drop --offline / HF_HUB_OFFLINE).",
+        )
+    from spark_tui.hub.fetch import fetch  # imports huggingface_hub: only on a cache miss
+
+    commit, raw = fetch(model, revision, timeout=_timeout())
+    cache.store(model, wanted, commit, raw)
+    return _facts(model, commit, raw)
+
+
+def _facts(model: str, commit: str | None, raw: dict) -> ModelFacts:
+    return build_model_facts(model, source="hub", revision=commit, api=raw.get("api"), config=raw.get("config"),
+                             hf_quant_config=raw.get("hf_quant_config"))

@@ -1,0 +1,220 @@
+"""Render Advice for the CLI: a stable JSON object, or short text for 80 columns over SSH."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from typing import Any
+
+from spark_tui.advisor.types import Advice
+from spark_tui.hardware.facts import HardwareFacts
+
+GIB = 1024**3
+WIDTH = 80
+
+
+def advice_to_json(advice: Advice) -> dict[str, Any]:
+    m, h, mem, perf, launch = advice.model, advice.hardware, advice.memory, advice.performance, advice.launch
+    q = m.quantization
+    return {
+        "verdict": advice.verdict,
+        "engine": {"name": advice.engine, "version": advice.engine_version, "version_source": advice.engine_version_source},
+        "engines": [{"name": e.engine, "verdict": e.verdict, "errors": e.errors, "warnings": e.warnings}
+                    for e in advice.engines],
+        "findings": [
+            {
+                "rule": f.rule, "severity": f.severity, "title": f.title, "detail": f.detail, "fix": f.fix,
+                "status": f.status, "fixed_in": f.fixed_in,
+                "references": [{"url": r.url, "label": r.label, "number": r.number, "state": r.state}
+                               for r in f.references],
+            }
+            for f in advice.findings
+        ],
+        "unknowns": list(advice.unknowns),
+        "model": {
+            "id": m.id, "revision": m.revision, "source": m.source, "model_type": m.model_type,
+            "architecture": m.architecture, "multimodal": m.multimodal,
+            "params_total": m.params_total, "params_active": m.params_active, "moe": m.moe,
+            "num_experts": m.num_experts, "experts_per_token": m.experts_per_token, "moe_gated": m.moe_gated,
+            "num_layers": m.num_layers, "attention": m.attention.kind if m.attention else None,
+            "num_kv_heads": m.kv_heads, "head_dim": m.attention.head_dim if m.attention else None,
+            "sliding_window": m.attention.sliding_window if m.attention else None,
+            "max_context": m.max_context,
+            "quantization": {"method": q.method, "scheme": q.scheme, "producer": q.producer,
+                             "kv_cache_dtype": q.kv_cache_dtype, "weight_bits": q.weight_bits,
+                             "activation_bits": q.activation_bits, "group_schemes": list(q.group_schemes)},
+            "weights_bytes": m.weights_bytes, "weight_format": m.weight_format, "formats": list(m.formats),
+            "trust_remote_code": m.trust_remote_code, "gated": m.gated, "license": m.license,
+            "notes": list(m.notes),
+        },
+        "hardware": _hardware_json(h),
+        "memory": None if mem is None else {
+            "budget_bytes": mem.budget_bytes, "total_bytes": mem.total_bytes,
+            "gpu_memory_utilization": mem.gpu_memory_utilization, "utilization_source": mem.utilization_source,
+            "weights_bytes": mem.weights_bytes, "overhead_bytes": mem.overhead_bytes,
+            "activation_bytes": mem.activation_bytes, "non_torch_bytes": mem.non_torch_bytes,
+            "cudagraph_bytes": mem.cudagraph_bytes, "kv_bytes_per_token": mem.kv_bytes_per_token,
+            "kv_cache_bytes": mem.kv_cache_bytes, "kv_cache_tokens": mem.kv_cache_tokens,
+            "kv_cache_dtype": mem.kv_cache_dtype, "block_size": mem.block_size,
+            "max_model_len": mem.max_model_len, "max_model_len_fit": mem.max_model_len_fit,
+            "max_model_len_source": mem.max_model_len_source, "max_num_batched_tokens": mem.max_num_batched_tokens,
+            "max_num_seqs": mem.max_num_seqs, "fits": mem.fits, "startup_free_bytes": mem.startup_free_bytes,
+            "startup_check_fails": mem.startup_check_fails, "assumptions": list(mem.assumptions),
+        },
+        "performance": {"decode_tokens_per_s_bound": perf.decode_tokens_per_s_bound,
+                        "bytes_per_token": perf.bytes_per_token, "at_context_tokens": perf.at_context_tokens},
+        "launch": None if launch is None else {"argv": list(launch.argv), "env": dict(launch.env),
+                                               "notes": list(launch.notes)},
+    }
+
+
+def _hardware_json(h: HardwareFacts) -> dict[str, Any]:
+    return {
+        "name": h.name, "gpu_name": h.gpu_name, "compute_capability": h.compute_capability,
+        "unified_memory": h.unified_memory, "memory_bytes": h.memory_bytes, "bandwidth_gbps": h.bandwidth_gbps,
+        "gpus": h.gpus, "source": h.source, "profile": h.profile, "driver_version": h.driver_version,
+        "cuda_version": h.cuda_version, "memory_used_bytes": h.memory_used_bytes,
+        "host_memory_total_bytes": h.host_memory_total_bytes,
+        "host_memory_available_bytes": h.host_memory_available_bytes,
+        "host_memory_free_bytes": h.host_memory_free_bytes, "host_page_cache_bytes": h.host_page_cache_bytes,
+        "notes": list(h.notes),
+    }
+
+
+def hardware_to_json(h: HardwareFacts) -> dict[str, Any]:
+    return _hardware_json(h)
+
+
+def use_color(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+class _Paint:
+    CODES = {"ok": "32", "caution": "33", "incompatible": "31", "unknown": "35", "error": "31",
+             "warning": "33", "info": "36", "dim": "2", "bold": "1"}
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, style: str) -> str:
+        return f"\033[{self.CODES[style]}m{text}\033[0m" if self.enabled else text
+
+
+def _gib(value: int | None) -> str:
+    return "?" if value is None else f"{value / GIB:.1f} GiB"
+
+
+def _params(value: int | None) -> str:
+    return "?" if value is None else f"{value / 1e9:.1f}B"
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(" ".join(text.split()), WIDTH, initial_indent=indent, subsequent_indent=indent)
+
+
+def render_text(advice: Advice, color: bool = False) -> str:
+    p = _Paint(color)
+    m, h, mem, perf = advice.model, advice.hardware, advice.memory, advice.performance
+    q = m.quantization
+    version = advice.engine_version or "?"
+    source = {"assumed": " (assumed: newest known; not installed)", "installed": " (installed)"}.get(
+        advice.engine_version_source, "")
+    out = [
+        f"{p(m.id, 'bold')}" + (f"  @{m.revision[:12]}" if m.revision and m.source == "hub" else ""),
+        f"on {h.name} ({h.gpus}× {h.gpu_name or '?'}, CC {h.compute_capability or '?'}, "
+        f"{'unified ' if h.unified_memory else ''}{_gib(h.memory_bytes)})",
+        f"with {advice.engine} {version}{source}",
+        "",
+        f"Verdict: {p(advice.verdict.upper(), advice.verdict)}   "
+        + "  ".join(f"{e.engine} {p(e.verdict, e.verdict)}" for e in advice.engines if e.engine != advice.engine),
+    ]
+    for unknown in advice.unknowns:
+        out.append(f"  unknown: {unknown}")
+    arch = m.architecture or m.model_type or "unknown architecture"
+    moe = (f", MoE {m.num_experts} experts / {m.experts_per_token} active"
+           + ("" if m.moe_gated is None else (", gated" if m.moe_gated else ", non-gated"))) if m.moe else ""
+    quant = q.scheme or "?"
+    if q.method not in (None, "none"):
+        quant = f"{q.scheme or '?'} ({q.method}{', ' + q.producer if q.producer else ''})"
+    out += [
+        "",
+        f"Model    {arch}, {_params(m.params_total)} params"
+        + (f" ({_params(m.params_active)} active)" if m.moe else "") + moe,
+        f"         quantization {quant}; weights {_gib(m.weights_bytes)} {m.weight_format or ''}".rstrip(),
+    ]
+    if mem is not None:
+        tokens = f"{mem.kv_cache_tokens:,}" if mem.kv_cache_tokens is not None else "?"
+        fits = {True: p("fits", "ok"), False: p("does not fit", "error"), None: "?"}[mem.fits]
+        out += [
+            f"Memory   budget {_gib(mem.budget_bytes)} ({mem.gpu_memory_utilization:g} × {_gib(mem.total_bytes)}"
+            f", {mem.utilization_source}) per GPU",
+            f"         weights {_gib(mem.weights_bytes)} + overhead {_gib(mem.overhead_bytes)}"
+            f" → KV cache {_gib(mem.kv_cache_bytes)}",
+            f"         {tokens} tokens of KV cache; max-model-len {mem.max_model_len or '?'}"
+            f" ({mem.max_model_len_source}; up to {mem.max_model_len_fit or '?'} fits): {fits}",
+        ]
+    if perf.decode_tokens_per_s_bound is not None:
+        out.append(f"Speed    ≤ {perf.decode_tokens_per_s_bound:.0f} tok/s decode, one stream at "
+                   f"{perf.at_context_tokens} tokens ({h.bandwidth_gbps:g} GB/s ÷ {_gib(perf.bytes_per_token)}"
+                   " per token)")
+    if advice.findings:
+        out += ["", "Findings"]
+        for f in advice.findings:
+            out.append(f"  {p(f.severity.upper(), f.severity)} {f.title}  [{f.rule}]")
+            out += _wrap(f.detail, "    ")
+            out += _wrap("Fix: " + f.fix, "    ")
+            for ref in f.references:
+                state = f" ({ref.state})" if ref.state else ""
+                out.append(f"    → {ref.label}{state}")
+                out.append(f"      {p(ref.url, 'dim')}")
+    if advice.launch is not None:
+        out += ["", "Launch"]
+        for key, value in advice.launch.env.items():
+            out.append(f"  export {key}={value}")
+        out.append("  " + " \\\n    ".join(_argv_lines(list(advice.launch.argv))))
+        for note in advice.launch.notes:
+            out.append(f"  ({note})")
+    notes = list(m.notes) + list(h.notes) + (list(mem.assumptions) if mem else [])
+    if notes:
+        out += ["", "Notes"] + [line for n in notes for line in _wrap(n, "  - ")]
+    return "\n".join(out) + "\n"
+
+
+def _argv_lines(argv: list[str]) -> list[str]:
+    """Group an argv into `--flag value` pairs, one per line."""
+    import shlex
+
+    lines: list[str] = []
+    head = shlex.join(argv[:3])
+    rest = argv[3:]
+    lines.append(head)
+    i = 0
+    while i < len(rest):
+        if i + 1 < len(rest) and not rest[i + 1].startswith("-"):
+            lines.append(shlex.join(rest[i:i + 2]))
+            i += 2
+        else:
+            lines.append(shlex.quote(rest[i]))
+            i += 1
+    return lines
+
+
+def render_hardware(h: HardwareFacts) -> str:
+    lines = [
+        f"{h.name}: {h.gpus}× {h.gpu_name or '?'}",
+        f"  compute capability {h.compute_capability or '?'}; "
+        f"{'unified memory (pool shared with the CPU)' if h.unified_memory else 'discrete memory'}",
+        f"  memory {_gib(h.memory_bytes)} per GPU" + (f", {_gib(h.memory_used_bytes)} in use" if h.memory_used_bytes
+                                                      is not None else ""),
+        f"  bandwidth {h.bandwidth_gbps:g} GB/s" if h.bandwidth_gbps else "  bandwidth unknown",
+        f"  source: {h.source}" + (f" (profile {h.profile})" if h.profile else ""),
+    ]
+    if h.driver_version:
+        lines.append(f"  driver {h.driver_version}, CUDA {h.cuda_version or '?'}")
+    if h.host_memory_total_bytes:
+        lines.append(f"  host: {_gib(h.host_memory_total_bytes)} total, {_gib(h.host_memory_available_bytes)} "
+                     f"available, {_gib(h.host_memory_free_bytes)} free, {_gib(h.host_page_cache_bytes)} page cache")
+    lines += [f"  note: {n}" for n in h.notes]
+    return "\n".join(lines) + "\n"

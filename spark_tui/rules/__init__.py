@@ -1,0 +1,34 @@
+"""Rules: known engine/hardware/checkpoint issues as TOML data, and the catalog of recommended models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from spark_tui.paths import config_dir, data_dir
+from spark_tui.rules.evaluate import Finding, evaluate, rule_applies
+from spark_tui.rules.loader import LoadResult, load_catalog, load_rules, load_rules_file
+from spark_tui.rules.model import CatalogEntry, Reference, Rule
+
+__all__ = [
+    "CatalogEntry", "Finding", "LoadResult", "Reference", "Rule", "builtin_rule_paths", "evaluate",
+    "load_all_rules", "load_catalog", "load_rules", "load_rules_file", "rule_applies", "user_rule_paths",
+]
+
+
+def builtin_rule_paths() -> list[Path]:
+    return [data_dir() / "known-issues"]
+
+
+def user_rule_paths() -> list[Path]:
+    folder = config_dir() / "rules"
+    return [folder] if folder.is_dir() else []
+
+
+def load_all_rules(extra: list[Path] | None = None) -> LoadResult:
+    """Built-in rules, then the user's rules folder, then any --rules PATH (and SPARK_TUI_RULES)."""
+    paths = builtin_rule_paths() + user_rule_paths() + list(extra or [])
+    env = os.environ.get("SPARK_TUI_RULES")
+    if env:
+        paths += [Path(p) for p in env.split(os.pathsep) if p]
+    return load_rules(paths)

@@ -1,0 +1,52 @@
+"""What a rule is: plain frozen data loaded from TOML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITIES = ("error", "warning", "info")
+STATUSES = ("open", "fixed", "workaround", "reported", "by-design", "closed-unfixed")
+
+
+@dataclass(frozen=True)
+class Reference:
+    url: str
+    label: str
+    number: int | None = None
+    state: str | None = None  # open / closed / merged, as last read
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: str
+    detail: str
+    fix: str
+    when: dict[str, Any]
+    unless: dict[str, Any] = field(default_factory=dict)
+    status: str = "open"
+    fixed_in: str | None = None
+    references: tuple[Reference, ...] = ()
+    log_patterns: tuple[str, ...] = ()
+    launch_env: dict[str, str] = field(default_factory=dict)
+    launch_flags: tuple[str, ...] = ()
+    source: str = ""  # file:line the rule came from
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        value = self.when.get("engine")
+        if value is None:
+            return ()
+        return tuple(value) if isinstance(value, list) else (value,)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    id: str
+    use_case: str
+    engine: str
+    format: str
+    notes: str = ""
+    size_hint: str = ""
