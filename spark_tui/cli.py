@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--offline", action="store_true", help="answer from the cache only")
     check.add_argument("--refresh", action="store_true", help="ignore cached metadata and ask the Hub again")
     check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.add_argument("--verbose", "-v", action="store_true", help="show every finding in full")
 
     hw = sub.add_parser("hw", help="what this machine is, as the advisor sees it")
     hw.add_argument("--hardware", default="auto", metavar="auto|NAME")
@@ -172,7 +173,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(advice_to_json(advice), indent=2))
     else:
-        sys.stdout.write(render_text(advice, color=use_color()))
+        sys.stdout.write(render_text(advice, color=use_color(), verbose=args.verbose))
     return VERDICT_EXIT[advice.verdict]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from typing import Any
 
 from spark_tui.advisor.types import Advice
@@ -12,6 +11,13 @@ from spark_tui.hardware.facts import HardwareFacts
 
 GIB = 1024**3
 WIDTH = 80
+SCHEME_LABELS = {
+    "nvfp4": "NVFP4 (W4A4)", "nvfp4a16": "NVFP4 weight-only (W4A16)", "mxfp4": "MXFP4",
+    "w4a16-int": "INT4 weight-only (W4A16)", "w4a8-int": "INT4 W4A8", "w8a16-int": "INT8 weight-only",
+    "w8a8-int": "INT8 W8A8", "fp8": "FP8", "fp8-block": "FP8 block-scaled", "fp8-weight-only": "FP8 weight-only",
+    "mixed": "mixed precision", "nf4": "NF4 (bitsandbytes)", "int8": "INT8 (bitsandbytes)", "gguf": "GGUF",
+    "bf16": "BF16 (unquantized)", "fp16": "FP16 (unquantized)", "fp32": "FP32 (unquantized)",
+}
 
 
 def advice_to_json(advice: Advice) -> dict[str, Any]:
@@ -110,11 +116,14 @@ def _params(value: int | None) -> str:
     return "?" if value is None else f"{value / 1e9:.1f}B"
 
 
-def _wrap(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(" ".join(text.split()), WIDTH, initial_indent=indent, subsequent_indent=indent)
+def _wrap(text: str, indent: str, subsequent: str | None = None) -> list[str]:
+    import textwrap  # text output only
+
+    return textwrap.wrap(" ".join(text.split()), WIDTH, initial_indent=indent, break_on_hyphens=False,
+                         subsequent_indent=indent if subsequent is None else subsequent)
 
 
-def render_text(advice: Advice, color: bool = False) -> str:
+def render_text(advice: Advice, color: bool = False, verbose: bool = False) -> str:
     p = _Paint(color)
     m, h, mem, perf = advice.model, advice.hardware, advice.memory, advice.performance
     q = m.quantization
@@ -133,16 +142,18 @@ def render_text(advice: Advice, color: bool = False) -> str:
     for unknown in advice.unknowns:
         out.append(f"  unknown: {unknown}")
     arch = m.architecture or m.model_type or "unknown architecture"
-    moe = (f", MoE {m.num_experts} experts / {m.experts_per_token} active"
-           + ("" if m.moe_gated is None else (", gated" if m.moe_gated else ", non-gated"))) if m.moe else ""
-    quant = q.scheme or "?"
+    moe = (f"MoE: {m.num_experts} experts, {m.experts_per_token} per token"
+           + ("" if m.moe_gated is None else (f", gated ({m.moe_activation})" if m.moe_gated
+                                              else f", non-gated ({m.moe_activation})"))) if m.moe else ""
+    quant = SCHEME_LABELS.get(q.scheme or "", q.scheme or "?")
     if q.method not in (None, "none"):
-        quant = f"{q.scheme or '?'} ({q.method}{', ' + q.producer if q.producer else ''})"
+        quant = f"{quant}, {q.method}"
     out += [
         "",
         f"Model    {arch}, {_params(m.params_total)} params"
-        + (f" ({_params(m.params_active)} active)" if m.moe else "") + moe,
-        f"         quantization {quant}; weights {_gib(m.weights_bytes)} {m.weight_format or ''}".rstrip(),
+        + (f" ({_params(m.params_active)} active)" if m.moe else ""),
+        *([f"         {moe}"] if moe else []),
+        f"         {quant}; weights {_gib(m.weights_bytes)} {m.weight_format or ''}".rstrip(),
     ]
     if mem is not None:
         tokens = f"{mem.kv_cache_tokens:,}" if mem.kv_cache_tokens is not None else "?"
@@ -162,13 +173,17 @@ def render_text(advice: Advice, color: bool = False) -> str:
     if advice.findings:
         out += ["", "Findings"]
         for f in advice.findings:
-            out.append(f"  {p(f.severity.upper(), f.severity)} {f.title}  [{f.rule}]")
+            out += _wrap(f"{p(f.severity.upper(), f.severity)} {f.title} [{f.rule}]", "  ", "    ")
+            if f.severity == "info" and not verbose:
+                continue  # one line each; `rules show ID` or --verbose has the rest
             out += _wrap(f.detail, "    ")
             out += _wrap("Fix: " + f.fix, "    ")
             for ref in f.references:
                 state = f" ({ref.state})" if ref.state else ""
                 out.append(f"    → {ref.label}{state}")
                 out.append(f"      {p(ref.url, 'dim')}")
+        if not verbose and any(f.severity == "info" for f in advice.findings):
+            out.append("  (details of INFO findings: --verbose, or spark-tui rules show ID)")
     if advice.launch is not None:
         out += ["", "Launch"]
         for key, value in advice.launch.env.items():

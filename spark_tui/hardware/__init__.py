@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import replace
 from typing import Any
 
@@ -104,6 +103,8 @@ def resolve_hardware(
     else:
         key = name.lower()
         if key not in profiles:
+            import difflib
+
             close = difflib.get_close_matches(key, list(profiles), n=3)
             hint = f"Did you mean {', '.join(close)}?" if close else f"Known: {', '.join(sorted(profiles))}."
             raise UsageError(f"Unknown hardware profile '{name}'.", hint)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 
@@ -24,11 +22,13 @@ def _safe(name: str) -> str:
 
 
 def endpoint_key(endpoint: str) -> str:
-    parsed = urlparse(endpoint)
-    return _safe(parsed.netloc or endpoint)
+    # "https://huggingface.co/" → "huggingface.co"; "http://127.0.0.1:8765" → "127.0.0.1_8765"
+    return _safe(re.sub(r"^[a-z]+://", "", endpoint).strip("/"))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    import tempfile  # only when writing (a cache miss)
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -8,7 +8,7 @@ compressed-tensors (config_groups) but says `quant_method: modelopt`: key on qua
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -23,7 +23,8 @@ class QuantInfo:
     group_size: int | None = None
     group_schemes: tuple[str, ...] = ()  # per config group, for mixed precision
     vllm_method: str | None = None  # what vLLM resolves it to (modelopt_fp4, compressed-tensors, ...)
-    problem: str | None = None  # a declaration vLLM will misread (e.g. quant_algo without quant_method)
+    problem: str | None = None  # a declaration vLLM will misread or not know, in words
+    problem_kind: str | None = None  # algo-without-method, unknown-method, unknown-algo, no-scheme
 
 
 def _group_scheme(group: dict[str, Any], fmt: str | None) -> str | None:
@@ -114,9 +115,10 @@ def _modelopt(qc: dict[str, Any], legacy: dict[str, Any] | None) -> QuantInfo:
     vllm = {"nvfp4": "modelopt_fp4", "mixed": "modelopt_mixed", "nvfp4a16": "modelopt_fp4"}.get(scheme or "", "modelopt")
     problem = None
     if scheme is None:
-        problem = f"ModelOpt quant_algo {algo or '(none)'} is not one vLLM knows"
-    return _finish("modelopt", scheme, producer_s, kv, group_size=inner.get("group_size"), groups=groups,
+        problem = f"ModelOpt quant_algo {algo or '(none)'} is not one spark-tui knows"
+    info = _finish("modelopt", scheme, producer_s, kv, group_size=inner.get("group_size"), groups=groups,
                    vllm_method=vllm, problem=problem)
+    return replace(info, problem_kind="unknown-algo") if problem else info
 
 
 def _compressed_tensors(qc: dict[str, Any]) -> QuantInfo:
@@ -135,10 +137,11 @@ def _compressed_tensors(qc: dict[str, Any]) -> QuantInfo:
     scheme = unique[0] if len(unique) == 1 else ("mixed" if unique else None)
     version = qc.get("version")
     producer = "llm-compressor" + (f" (compressed-tensors {version})" if version else "")
-    return _finish("compressed-tensors", scheme, producer, _kv_from_scheme(qc.get("kv_cache_scheme")),
+    info = _finish("compressed-tensors", scheme, producer, _kv_from_scheme(qc.get("kv_cache_scheme")),
                    group_size=group_size, groups=unique if len(unique) > 1 else (),
                    vllm_method="compressed-tensors",
                    problem=None if scheme else "no recognised weight scheme in config_groups")
+    return info if scheme else replace(info, problem_kind="no-scheme")
 
 
 def detect(cfg: dict[str, Any], hf_quant_config: dict[str, Any] | None, formats: tuple[str, ...]) -> QuantInfo:
@@ -167,7 +170,8 @@ def detect(cfg: dict[str, Any], hf_quant_config: dict[str, Any] | None, formats:
         info = _modelopt(qc, None)
         return QuantInfo(None, info.scheme, None, info.kv_cache_dtype, info.weight_bits, info.activation_bits,
                          info.group_size, info.group_schemes, None,
-                         "quantization_config has quant_algo but no quant_method: vLLM treats it as unquantized")
+                         "quantization_config has quant_algo but no quant_method: vLLM treats it as unquantized",
+                         "algo-without-method")
     if method == "compressed-tensors":
         return _compressed_tensors(qc)
     if method == "mxfp4":
@@ -187,4 +191,5 @@ def detect(cfg: dict[str, Any], hf_quant_config: dict[str, Any] | None, formats:
         else:
             scheme = "int8"
         return _finish("bitsandbytes", scheme, "bitsandbytes", None, vllm_method="bitsandbytes")
-    return QuantInfo(method or None, None, None, None, problem=f"unknown quantization method {method or '(none)'}")
+    return QuantInfo(method or None, None, None, None, problem=f"unknown quantization method {method or '(none)'}",
+                     problem_kind="unknown-method")

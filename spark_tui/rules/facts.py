@@ -38,7 +38,7 @@ FACT_KINDS: dict[str, str] = {
     "quant_scheme": "list",  # the scheme and, for mixed precision, every group's scheme
     "quant_producer": "regex",
     "weight_only": "bool",
-    "quant_problem": "bool",
+    "quant_problem": "str",  # algo-without-method, unknown-method, unknown-algo, no-scheme
     "checkpoint_kv_cache_dtype": "str",
     "trust_remote_code": "bool",
     "gated": "bool",
