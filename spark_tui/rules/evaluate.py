@@ -55,8 +55,7 @@ def _matches(kind: str, expected: Any, actual: Any) -> bool | None:
         return any(re.search(o, str(actual), re.IGNORECASE) for o in options)
     if kind == "version":
         try:
-            # Pre-releases count: a 1.2.0rc0 engine is inside ">=1.0,<1.2.0" as users expect.
-            return SpecifierSet(expected, prereleases=True).contains(Version(str(actual)))
+            return _version_matches(expected, Version(str(actual)))
         except InvalidVersion:
             return None
     if kind == "number":
@@ -72,6 +71,22 @@ def _matches(kind: str, expected: Any, actual: Any) -> bool | None:
                 return True
         return False
     raise ValueError(f"unknown fact kind {kind}")
+
+
+def _version_matches(spec_text: str, version: Version) -> bool:
+    """PEP 440 specifiers, except that `<` and `>` are plain version order: a 1.2.0rc0 engine is "<1.2.0",
+    as a user reading a rule expects (PEP 440 would exclude pre-releases of the bound itself)."""
+    for spec in SpecifierSet(spec_text):
+        bound = Version(spec.version) if spec.operator in ("<", ">") else None
+        if spec.operator == "<" and bound is not None:
+            ok = version < bound
+        elif spec.operator == ">" and bound is not None:
+            ok = version > bound
+        else:
+            ok = spec.contains(version, prereleases=True)
+        if not ok:
+            return False
+    return True
 
 
 def rule_applies(rule: Rule, facts: dict[str, Any]) -> bool:

@@ -5,7 +5,8 @@ kinds:
   regex    re.search against the fact
   bool     equals
   number   a number (equals) or a comparison string such as ">0.85" or ">=2,<8"
-  version  a PEP 440 specifier such as ">=0.10,<0.12" (compute capability too: ">=12.0,<13.0")
+  version  a PEP 440 specifier such as ">=0.10,<0.12" (compute capability too: ">=12.0,<13.0");
+           `<` and `>` use plain version order, so 1.2.0rc0 is "<1.2.0"
   list     the fact is a list: any of the given values is in it
 """
 
