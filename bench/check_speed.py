@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support.hub_emulator import HubEmulator  # noqa: E402
+from tests.support.hub_emulator import HubEmulator
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 from spark_tui.advisor.types import Advice
 from spark_tui.hardware.facts import HardwareFacts
@@ -25,7 +25,8 @@ def advice_to_json(advice: Advice) -> dict[str, Any]:
     q = m.quantization
     return {
         "verdict": advice.verdict,
-        "engine": {"name": advice.engine, "version": advice.engine_version, "version_source": advice.engine_version_source},
+        "engine": {"name": advice.engine, "version": advice.engine_version,
+                   "version_source": advice.engine_version_source},
         "engines": [{"name": e.engine, "verdict": e.verdict, "errors": e.errors, "warnings": e.warnings}
                     for e in advice.engines],
         "findings": [
@@ -98,8 +99,10 @@ def use_color(stream: Any = None) -> bool:
 
 
 class _Paint:
-    CODES = {"ok": "32", "caution": "33", "incompatible": "31", "unknown": "35", "error": "31",
-             "warning": "33", "info": "36", "dim": "2", "bold": "1"}
+    CODES: ClassVar[dict[str, str]] = {
+        "ok": "32", "caution": "33", "incompatible": "31", "unknown": "35", "error": "31",
+        "warning": "33", "info": "36", "dim": "2", "bold": "1",
+    }
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled

@@ -92,7 +92,8 @@ def _context(model: ModelFacts, memory: MemoryPlan | None, facts: dict[str, Any]
             kv_cache_tokens=f"{memory.kv_cache_tokens:,}" if memory.kv_cache_tokens is not None else "?",
             max_model_len=f"{memory.max_model_len}" if memory.max_model_len else "?",
             max_model_len_fit=f"{memory.max_model_len_fit}" if memory.max_model_len_fit is not None else "?",
-            startup_free_gib=_gib(memory.startup_free_bytes), startup_requested_gib=_gib(memory.startup_requested_bytes),
+            startup_free_gib=_gib(memory.startup_free_bytes),
+            startup_requested_gib=_gib(memory.startup_requested_bytes),
         )
     return ctx
 

@@ -221,6 +221,7 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
         mml = (fit_len // 256) * 256 if fit_len >= 256 else fit_len
         mml_source = "reduced"
     fits = weights_fit and mml > 0 and need_for(mml) <= num_blocks
+    planned_len: int | None = mml if mml > 0 else None  # nothing fits: no length to recommend
     tokens = _reported_tokens(model, num_blocks, block, group, mml, mnbt, version)
 
     startup_free = startup_fails = None
@@ -235,7 +236,7 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
         total_bytes=total, gpu_memory_utilization=util, utilization_source=util_source, budget_bytes=requested,
         weights_bytes=weights, activation_bytes=activation, non_torch_bytes=non_torch, cudagraph_bytes=cudagraph,
         overhead_bytes=overhead, kv_cache_bytes=kv_cache, kv_bytes_per_token=per_token, kv_cache_dtype=kv_dtype,
-        block_size=block, num_blocks=num_blocks, kv_cache_tokens=tokens, max_model_len=mml,
+        block_size=block, num_blocks=num_blocks, kv_cache_tokens=tokens, max_model_len=planned_len,
         max_model_len_fit=fit_len, max_model_len_source=mml_source, model_max_context=model_max,
         max_num_batched_tokens=mnbt, max_num_seqs=seqs, weights_fit=weights_fit, fits=fits,
         startup_free_bytes=startup_free, startup_requested_bytes=requested if startup_free is not None else None,

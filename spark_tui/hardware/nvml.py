@@ -8,8 +8,8 @@ The `nvml` module is injectable so tests can replay a recorded probe.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 
@@ -68,12 +68,13 @@ def _memory(nvml: Any, handle: Any) -> tuple[int | None, int | None, int | None,
     return total, (int(reserved) if reserved is not None else None), int(info.used), True
 
 
-def probe(nvml: ModuleType | Any | None = None) -> NvmlProbe | None:
+def probe(nvml: Any = None) -> NvmlProbe | None:
     if nvml is None:
         try:
-            import pynvml as nvml  # nvidia-ml-py; imported here because only `hw`/auto-detect needs it
+            import pynvml  # nvidia-ml-py; imported here because only `hw`/auto-detect needs it
         except ImportError:
             return None
+        nvml = pynvml
     try:
         nvml.nvmlInit()
     except Exception:  # no library, no driver, insufficient permissions: not an error for us
@@ -103,7 +104,5 @@ def probe(nvml: ModuleType | Any | None = None) -> NvmlProbe | None:
             )
         return NvmlProbe(driver, cuda, tuple(gpus))
     finally:
-        try:
+        with contextlib.suppress(Exception):
             nvml.nvmlShutdown()
-        except Exception:
-            pass

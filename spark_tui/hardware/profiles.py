@@ -26,9 +26,13 @@ class HardwareProfile:
     memory_source: str
 
 
-_REQUIRED = {"title": str, "compute_capability": str, "unified_memory": bool, "memory_gib": (int, float),
-             "bandwidth_gbps": (int, float)}
-_OPTIONAL = {"match": list, "recommended_gpu_memory_utilization": (int, float), "memory_source": str}
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "title": str, "compute_capability": str, "unified_memory": bool, "memory_gib": (int, float),
+    "bandwidth_gbps": (int, float),
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "match": list, "recommended_gpu_memory_utilization": (int, float), "memory_source": str,
+}
 
 
 def load_profiles(folder: Path | None = None) -> dict[str, HardwareProfile]:

@@ -64,9 +64,9 @@ def load_model_facts(model: str, revision: str | None = None, *, offline: bool =
     cache = MetadataCache(cache_dir() / "hub", _endpoint())
     if not refresh:
         commit = cache.resolve(model, wanted, max_age=None if offline else _ttl())
-        raw = cache.load(model, commit) if commit else None
-        if raw is not None:
-            return _facts(model, commit, raw)
+        cached = cache.load(model, commit) if commit else None
+        if cached is not None:
+            return _facts(model, commit, cached)
     if offline:
         raise HubUnavailableError(
             f"Offline, and {model}{'@' + revision if revision else ''} is not in spark-tui's cache.",

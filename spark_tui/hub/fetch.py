@@ -103,7 +103,9 @@ def fetch(repo_id: str, revision: str | None, timeout: float = 10.0) -> tuple[st
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
+    from huggingface_hub.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()  # its retry warnings would print to the user's terminal; we explain failures
     endpoint = current_endpoint()
     api = HfApi(endpoint=endpoint)
     try:

@@ -96,7 +96,7 @@ def count(text: dict[str, Any], layout: AttentionLayout | None, moe: MoeInfo | N
         shared = mats * hidden * expert_inter  # Llama-4: one shared expert per MoE layer
 
     is_moe = bool(moe and moe.is_moe and moe.num_experts)
-    n_experts = moe.num_experts if is_moe and moe else 0
+    n_experts = (moe.num_experts or 0) if is_moe and moe else 0
     topk = (moe.experts_per_token if moe else None) or 1
     router = hidden * n_experts
 

@@ -96,7 +96,8 @@ def _finish(method: str | None, scheme: str | None, producer: str | None, kv: st
 
 
 def _modelopt(qc: dict[str, Any], legacy: dict[str, Any] | None) -> QuantInfo:
-    inner = qc.get("quantization") if isinstance(qc.get("quantization"), dict) else qc
+    nested = qc.get("quantization")
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else qc
     algo = str(inner.get("quant_algo") or "").upper()
     producer = qc.get("producer") or (legacy or {}).get("producer") or {}
     producer_s = "modelopt" + (f" {producer.get('version')}" if producer.get("version") else "")
@@ -112,7 +113,8 @@ def _modelopt(qc: dict[str, Any], legacy: dict[str, Any] | None) -> QuantInfo:
         if found == {"nvfp4a16"}:
             scheme = "nvfp4a16"
     kv = _kv_from_scheme(inner.get("kv_cache_quant_algo")) or _kv_from_scheme(qc.get("kv_cache_scheme"))
-    vllm = {"nvfp4": "modelopt_fp4", "mixed": "modelopt_mixed", "nvfp4a16": "modelopt_fp4"}.get(scheme or "", "modelopt")
+    vllm_names = {"nvfp4": "modelopt_fp4", "mixed": "modelopt_mixed", "nvfp4a16": "modelopt_fp4"}
+    vllm = vllm_names.get(scheme or "", "modelopt")
     problem = None
     if scheme is None:
         problem = f"ModelOpt quant_algo {algo or '(none)'} is not one spark-tui knows"
@@ -186,10 +188,7 @@ def detect(cfg: dict[str, Any], hf_quant_config: dict[str, Any] | None, formats:
         scheme = "fp8-block" if qc.get("weight_block_size") else "fp8"
         return _finish("fp8", scheme, None, None, vllm_method="fp8")
     if method == "bitsandbytes":
-        if qc.get("load_in_4bit"):
-            scheme = str(qc.get("bnb_4bit_quant_type") or "nf4")
-        else:
-            scheme = "int8"
+        scheme = str(qc.get("bnb_4bit_quant_type") or "nf4") if qc.get("load_in_4bit") else "int8"
         return _finish("bitsandbytes", scheme, "bitsandbytes", None, vllm_method="bitsandbytes")
     return QuantInfo(method or None, None, None, None, problem=f"unknown quantization method {method or '(none)'}",
                      problem_kind="unknown-method")

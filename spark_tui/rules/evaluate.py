@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 from spark_tui.rules.facts import FACT_KINDS
 from spark_tui.rules.model import Reference, Rule
 
-_COMPARE = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$")
+_COMPARE = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?(?:[eE]\d+)?)\s*$")
 _OPS = {
     "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,

@@ -26,7 +26,7 @@ _RULE_KEYS = {
 _REQUIRED = ("id", "title", "severity", "detail", "fix", "when", "references")
 _REF_KEYS = {"url": str, "label": str, "number": int, "state": str}
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-_NUMBER_TEST = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?\d+(\.\d+)?)\s*$")
+_NUMBER_TEST = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?\d+(\.\d+)?([eE]\d+)?)\s*$")
 
 
 @dataclass

@@ -83,7 +83,8 @@ class Repo:
 def build_repos() -> dict[str, Repo]:
     repos = {}
     for repo_id, spec in fixture_repos.repos().items():
-        files: dict[str, bytes | int] = {"README.md": f"# {repo_id}\n".encode(), ".gitattributes": b"*.safetensors filter=lfs\n"}
+        files: dict[str, bytes | int] = {"README.md": f"# {repo_id}\n".encode(),
+                                         ".gitattributes": b"*.safetensors filter=lfs\n"}
         if spec.get("config") is not None:
             files["config.json"] = json.dumps(spec["config"], indent=2).encode()
         if spec.get("config_text") is not None:

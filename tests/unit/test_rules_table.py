@@ -33,6 +33,8 @@ TRT = {"engine": "trtllm", "engine_version": "1.3.0rc15"}
 # rule id → (facts where it fires, facts where it does not)
 CASES: dict[str, tuple[dict, dict]] = {
     "vllm-fp4-marlin-fallback": ({**CT_NVFP4}, {**CT_NVFP4, "compute_capability": "10.0"}),
+    "vllm-mxfp4-marlin-pre-hopper": ({"quant_scheme": ["mxfp4"], "compute_capability": "8.9"},
+                                     {"quant_scheme": ["mxfp4"], "compute_capability": "9.0"}),
     "vllm-fp4-below-sm80": ({**CT_NVFP4, "compute_capability": "7.5"}, {**CT_NVFP4, "compute_capability": "8.0"}),
     "vllm-nvfp4a16-weight-only": ({"quant_scheme": ["nvfp4a16"], "compute_capability": "10.0"},
                                   {"quant_scheme": ["nvfp4"], "compute_capability": "10.0"}),
