@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,17 @@ class EngineInfo:
 
 
 def known_engines() -> dict[str, EngineInfo]:
-    data = tomllib.loads((data_dir() / "engines.toml").read_text())
-    return {k: EngineInfo(k, v["title"], v["newest_known"]) for k, v in data.items()}
+    from spark_tui.datacache import cached
+
+    path = data_dir() / "engines.toml"
+
+    def parse() -> dict[str, EngineInfo]:
+        import tomllib
+
+        data = tomllib.loads(path.read_text())
+        return {k: EngineInfo(k, v["title"], v["newest_known"]) for k, v in data.items()}
+
+    return cached("engines", [Path(__file__), path], parse, dict)
 
 
 def _dist_version(folders: list[Path], dist: str) -> str | None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spark_tui.errors import UsageError
 from spark_tui.hardware.facts import HardwareFacts
-from spark_tui.hardware.host import HostMemory, read_meminfo
-from spark_tui.hardware.nvml import NvmlProbe
 from spark_tui.hardware.profiles import GIB, HardwareProfile, load_profiles, match_profile
+
+if TYPE_CHECKING:
+    from spark_tui.hardware.host import HostMemory
+    from spark_tui.hardware.nvml import NvmlProbe
 
 DEFAULT_PLANNING_PROFILE = "gb10"
 
@@ -89,6 +91,7 @@ def resolve_hardware(
         raise UsageError(f"--gpu-memory-gib must be between 0.5 and 4096, not {gpu_memory_gib:g}.")
     if name == "auto":
         from spark_tui.hardware import nvml as nvml_probe
+        from spark_tui.hardware.host import read_meminfo
 
         probe = nvml_probe.probe(nvml)
         host = read_meminfo()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +35,17 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
 
 
 def load_profiles(folder: Path | None = None) -> dict[str, HardwareProfile]:
+    from spark_tui.datacache import cached
+
     folder = folder or data_dir() / "hardware"
+    return cached("profiles", [Path(__file__), folder], lambda: _parse_profiles(folder), dict)
+
+
+def _parse_profiles(folder: Path) -> dict[str, HardwareProfile]:
     profiles: dict[str, HardwareProfile] = {}
     problems: list[str] = []
+    import tomllib
+
     for path in sorted(folder.glob("*.toml")):
         try:
             data = tomllib.loads(path.read_text())

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from spark_tui.rules.facts import FACT_KINDS
-from spark_tui.rules.model import SEVERITIES, STATUSES, CatalogEntry, Reference, Rule
+from spark_tui.rules.model import SEVERITIES, STATUSES, CatalogEntry, LoadResult, Reference, Rule
 
 _RULE_KEYS = {
     "id": str, "title": str, "severity": str, "detail": str, "fix": str, "when": dict, "unless": dict,
@@ -27,13 +26,6 @@ _REQUIRED = ("id", "title", "severity", "detail", "fix", "when", "references")
 _REF_KEYS = {"url": str, "label": str, "number": int, "state": str}
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _NUMBER_TEST = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?\d+(\.\d+)?([eE]\d+)?)\s*$")
-
-
-@dataclass
-class LoadResult:
-    rules: list[Rule] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
 
 
 class _KeyLines:

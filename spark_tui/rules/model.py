@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SEVERITIES = ("error", "warning", "info")
@@ -50,3 +51,10 @@ class CatalogEntry:
     format: str
     notes: str = ""
     size_hint: str = ""
+
+
+@dataclass
+class LoadResult:
+    rules: list[Rule] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # "file:line: key: message"
+    files: list[Path] = field(default_factory=list)

@@ -44,7 +44,7 @@ def test_gb10_not_supported_means_unified_memory_from_the_host(zero_total, monke
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       127600748 kB\nMemFree:        20000000 kB\n"
                        "MemAvailable:   100000000 kB\nCached:         78000000 kB\n")
-    monkeypatch.setattr("spark_tui.hardware.read_meminfo", lambda: read_meminfo(str(meminfo)))
+    monkeypatch.setattr("spark_tui.hardware.host.read_meminfo", lambda: read_meminfo(str(meminfo)))
     facts = resolve_hardware("auto", nvml=fake_nvml.gb10(total_zero=zero_total))
     assert facts.name == "gb10" and facts.unified_memory is True and facts.compute_capability == "12.1"
     assert facts.memory_bytes == 127600748 * 1024  # never a bogus 0
