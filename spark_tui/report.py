@@ -135,9 +135,11 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False) -> s
         advice.engine_version_source, "")
     out = [
         f"{p(m.id, 'bold')}" + (f"  @{m.revision[:12]}" if m.revision and m.source == "hub" else ""),
-        f"on {h.name} ({h.gpus}× {h.gpu_name or '?'}, CC {h.compute_capability or '?'}, "
-        f"{'unified ' if h.unified_memory else ''}{_gib(h.memory_bytes)})",
-        f"with {advice.engine} {version}{source}",
+        f"Hardware {h.name}: {h.gpus}× {h.gpu_name or '?'}",
+        f"         CC {h.compute_capability or '?'}, {_gib(h.memory_bytes)} "
+        f"{'unified memory' if h.unified_memory else 'per GPU'}"
+        + (f", {h.bandwidth_gbps:g} GB/s" if h.bandwidth_gbps else ""),
+        f"Engine   {advice.engine} {version}{source}",
         "",
         f"Verdict: {p(advice.verdict.upper(), advice.verdict)}   "
         + "  ".join(f"{e.engine} {p(e.verdict, e.verdict)}" for e in advice.engines if e.engine != advice.engine),
@@ -160,19 +162,23 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False) -> s
     ]
     if mem is not None:
         tokens = f"{mem.kv_cache_tokens:,}" if mem.kv_cache_tokens is not None else "?"
-        fits = {True: p("fits", "ok"), False: p("does not fit", "error"), None: "?"}[mem.fits]
+        fits = {True: p("fits", "ok"), False: p("does not fit", "error"), None: "fit unknown"}[mem.fits]
+        length = {"given": "as given", "model": "the model's maximum",
+                  "reduced": f"reduced from {mem.model_max_context} to fit"}[mem.max_model_len_source]
         out += [
-            f"Memory   budget {_gib(mem.budget_bytes)} ({mem.gpu_memory_utilization:g} × {_gib(mem.total_bytes)}"
-            f", {mem.utilization_source}) per GPU",
+            f"Memory   budget {_gib(mem.budget_bytes)} per GPU ({mem.gpu_memory_utilization:g} × "
+            f"{_gib(mem.total_bytes)}, {mem.utilization_source})",
             f"         weights {_gib(mem.weights_bytes)} + overhead {_gib(mem.overhead_bytes)}"
             f" → KV cache {_gib(mem.kv_cache_bytes)}",
-            f"         {tokens} tokens of KV cache; max-model-len {mem.max_model_len or '?'}"
-            f" ({mem.max_model_len_source}; up to {mem.max_model_len_fit or '?'} fits): {fits}",
+            f"         KV cache holds {tokens} tokens",
+            f"         max-model-len {mem.max_model_len or '-'} ({length}): {fits}",
         ]
     if perf.decode_tokens_per_s_bound is not None:
-        out.append(f"Speed    ≤ {perf.decode_tokens_per_s_bound:.0f} tok/s decode, one stream at "
-                   f"{perf.at_context_tokens} tokens ({h.bandwidth_gbps:g} GB/s ÷ {_gib(perf.bytes_per_token)}"
-                   " per token)")
+        out += [
+            f"Speed    ≤ {perf.decode_tokens_per_s_bound:.0f} tok/s decode, one stream, "
+            f"{perf.at_context_tokens}-token context",
+            f"         ({h.bandwidth_gbps:g} GB/s ÷ {_gib(perf.bytes_per_token)} read per token)",
+        ]
     if advice.findings:
         out += ["", "Findings"]
         for f in advice.findings:
@@ -183,7 +189,7 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False) -> s
             out += _wrap("Fix: " + f.fix, "    ")
             for ref in f.references:
                 state = f" ({ref.state})" if ref.state else ""
-                out.append(f"    → {ref.label}{state}")
+                out += _wrap(f"→ {ref.label}{state}", "    ", "      ")
                 out.append(f"      {p(ref.url, 'dim')}")
         if not verbose and any(f.severity == "info" for f in advice.findings):
             out.append("  (details of INFO findings: --verbose, or spark-tui rules show ID)")

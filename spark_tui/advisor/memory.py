@@ -152,9 +152,11 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
     if hardware.memory_bytes is None or model.weights_bytes is None:
         return None
     tp = options.tensor_parallel_size
-    version = options.engine_version
+    version = options.engine_version if options.engine == "vllm" else None
     total = hardware.memory_bytes
     assumptions: list[str] = []
+    if options.engine != "vllm":
+        assumptions.append(f"memory for {options.engine} is estimated with vLLM's accounting (newest version)")
     if options.gpu_memory_utilization is not None:
         util, util_source = options.gpu_memory_utilization, "given"
     elif hardware.recommended_gpu_memory_utilization is not None:

@@ -195,6 +195,21 @@ def test_gated_without_and_with_token(cli):
     assert "hf_test_token" not in ok.out + ok.err  # tokens are never printed
 
 
+def test_gated_with_a_token_that_has_no_access(cli):
+    err = one_sentence_error(cli("check", "meta-llama/Llama-3.1-8B", env={"HF_TOKEN": "hf_other_user"}))
+    assert "is gated and your token has no access" in err and "hf_other_user" not in err
+
+
+@pytest.mark.parametrize("repo", ["RedHatAI/Qwen3-30B-A3B-NVFP4", "Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4",
+                                  "nvidia/DeepSeek-R1-NVFP4", "unsloth/Qwen3-8B-GGUF"])
+def test_text_fits_80_columns(cli, repo):
+    for verbose in ((), ("--verbose",)):
+        out = cli("check", repo, "--hardware", "gb10", *verbose, *PINNED).out
+        long = [line for line in out.splitlines() if len(line) > 80 and "https://" not in line]
+        assert long == [], long
+    assert "\x1b[" not in out  # NO_COLOR (and not a terminal): no colour codes
+
+
 def test_private_repo_needs_a_token(cli):
     err = one_sentence_error(cli("check", "acme/private-model"))
     assert "private, set HF_TOKEN" in err

@@ -267,7 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
         if repo is None or not self._revision_ok(repo, revision):
             return
         if repo.gated and not self._authorized():
-            self._error(401, "GatedRepo", "Access to model is restricted. You must have access to it.")
+            # No token: 401. A token without access to this repo: 403. Both carry X-Error-Code GatedRepo.
+            status = 403 if self.headers.get("Authorization") else 401
+            self._error(status, "GatedRepo", "Access to model is restricted. You must have access to it.")
             return
         if filename not in repo.files:
             self._error(404, "EntryNotFound", f"{filename} does not exist on {revision}")
