@@ -88,11 +88,8 @@ def _head_dim(text: dict[str, Any]) -> int | None:
 
 
 def _kv_heads(text: dict[str, Any]) -> int | None:
-    for key in ("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num"):
-        value = as_int(text.get(key))
-        if value:
-            return value
-    return as_int(text.get("num_attention_heads"))
+    kv_keys = ("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num")
+    return _first_int(text, kv_keys) or as_int(text.get("num_attention_heads"))
 
 
 def attention_layout(text: dict[str, Any]) -> AttentionLayout | None:
@@ -164,19 +161,14 @@ class MoeInfo:
     activation: str | None
 
 
+def _first_int(text: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    """The first of several spellings of a field that holds a positive integer."""
+    return next((v for v in (as_int(text.get(k)) for k in keys) if v), None)
+
+
 def moe_info(text: dict[str, Any]) -> MoeInfo:
-    experts = None
-    for key in _EXPERT_COUNT_KEYS:
-        value = as_int(text.get(key))
-        if value:
-            experts = value
-            break
-    topk = None
-    for key in _TOPK_KEYS:
-        value = as_int(text.get(key))
-        if value:
-            topk = value
-            break
+    experts = _first_int(text, _EXPERT_COUNT_KEYS)
+    topk = _first_int(text, _TOPK_KEYS)
     activation = text.get("mlp_hidden_act") or text.get("hidden_act") or text.get("hidden_activation")
     gated: bool | None
     if isinstance(activation, str) and activation.lower() in NON_GATED_ACTIVATIONS:
