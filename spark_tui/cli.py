@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spark-tui", description="Model manager and compatibility advisor for DGX Spark "
                      "and other NVIDIA GPUs. Without a command, starts the interactive app.")
     parser.add_argument("--version", action="version", version=f"spark-tui {__version__}")
+    parser.add_argument("--hardware", default="auto", metavar="auto|NAME",
+                        help="for the app: plan for this machine (auto) or a hardware profile")
+    parser.add_argument("--rules", type=Path, action="append", metavar="PATH", help="for the app: extra rules")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     check = sub.add_parser("check", help="will MODEL run here, on which engine, with what memory and command")
@@ -242,7 +245,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         if args.show_json:
             print(json.dumps(_rule_json(rule), indent=2))
             return 0
-        print(f"{rule.id}  [{rule.severity}, {rule.status}]\n{rule.title}\n")
+        print(f"{rule.id}  [{rule.severity}, {rule.status}]\n{rule.generic_title}\n")
         print(textwrap.fill(" ".join(rule.detail.split()), 80) + "\n")
         print(textwrap.fill("Fix: " + " ".join(rule.fix.split()), 80))
         if rule.fixed_in:
@@ -261,9 +264,24 @@ def cmd_rules(args: argparse.Namespace) -> int:
         return 0
     for rule in result.rules:
         refs = " ".join(f"#{r.number}" for r in rule.references if r.number)
-        print(f"{rule.severity[:4]:4} {rule.id:38} {rule.title[:80]}" + (f"  {refs}" if refs else ""))
+        print(f"{rule.severity[:4]:4} {rule.id:38} {rule.generic_title[:80]}" + (f"  {refs}" if refs else ""))
     print(f"\n{len(result.rules)} rules. Details: spark-tui rules show ID")
     return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    if not sys.stdout.isatty():
+        raise UsageError("The interactive app needs a terminal.", "For scripts use: spark-tui check MODEL --json")
+    if args.hardware != "auto":
+        from spark_tui.hardware.profiles import load_profiles
+
+        if args.hardware not in load_profiles():
+            from spark_tui.hardware import resolve_hardware
+
+            resolve_hardware(args.hardware)  # raises the "unknown profile" sentence with suggestions
+    from spark_tui.tui import run_app  # Textual is imported here only
+
+    return run_app(hardware=args.hardware, rules=args.rules)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,9 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command is None:
-            parser.print_help()
-            print("\nThe interactive app is not part of this release yet; use the commands above.")
-            return 0
+            return cmd_app(args)
         handler = {"check": cmd_check, "hw": cmd_hw, "rules": cmd_rules}[args.command]
         return handler(args)
     except SparkTuiError as error:

@@ -36,6 +36,13 @@ class Rule:
     source: str = ""  # file:line the rule came from
 
     @property
+    def generic_title(self) -> str:
+        """The title outside a check: fact placeholders ({max_model_len}) shown by name."""
+        import re
+
+        return re.sub(r"\{(\w+)\}", lambda m: "‹" + m.group(1).replace("_", " ") + "›", self.title)
+
+    @property
     def engines(self) -> tuple[str, ...]:
         value = self.when.get("engine")
         if value is None:

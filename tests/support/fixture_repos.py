@@ -114,6 +114,13 @@ def gpt_oss_20b() -> dict[str, Any]:
     return with_quant(cfg, MXFP4)
 
 
+def gpt_oss_120b() -> dict[str, Any]:
+    # gpt-oss-120b's dimensions from reference/facts.md §2.3 (36 layers, 18 sliding + 18 full, 128 experts top-4).
+    cfg = gpt_oss_20b()
+    cfg.update(num_hidden_layers=36, num_local_experts=128, layer_types=["sliding_attention", "full_attention"] * 18)
+    return cfg
+
+
 def llama_405b() -> dict[str, Any]:
     # Assembled from Llama-3.1-405B's published dimensions; not a verbatim file.
     cfg = config("meta-llama__Llama-3.1-8B")
@@ -166,6 +173,8 @@ def repos() -> dict[str, dict[str, Any]]:
         # MXFP4
         "openai/gpt-oss-20b": dict(config=gpt_oss_20b(), files=shards(13.8 * GB, 3), license="apache-2.0",
                                    downloads=5_100_000, likes=3900),
+        "openai/gpt-oss-120b": dict(config=gpt_oss_120b(), files=shards(65.3 * GB, 15), license="apache-2.0",
+                                    downloads=3_200_000, likes=4200),
         # Unquantized, gated, private, GGUF-only and broken repos for the error paths
         "Qwen/Qwen3-8B": dict(config=qwen8, files=shards(16.4 * GB, 5), license="apache-2.0",
                               safetensors={"parameters": {"BF16": 8_190_735_360}, "total": 8_190_735_360}),

@@ -1,0 +1,82 @@
+"""The outside world as the app sees it: one factory builds the services for the CLI, tests pass their own.
+
+Everything here is plain callables and data; nothing imports Textual. Calls that may block (network, NVML)
+are made by the app from worker threads only.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from spark_tui.hardware.facts import HardwareFacts
+from spark_tui.hardware.profiles import HardwareProfile
+from spark_tui.hub.facts import ModelFacts
+from spark_tui.hub.search import SearchHit
+from spark_tui.rules.model import CatalogEntry, LoadResult
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    name: str
+    version: str | None  # installed version, or None
+    newest_known: str | None
+
+
+@dataclass
+class Services:
+    load_facts: Callable[[str], ModelFacts]  # cache first, then the Hub (may block: call from a worker)
+    cached_facts: Callable[[str], ModelFacts | None]  # cache only, any age; never the network
+    search: Callable[[str], list[SearchHit]]  # the Hub (may block)
+    probe_hardware: Callable[[], HardwareFacts | None]  # NVML; None when there is no NVIDIA GPU
+    profiles: dict[str, HardwareProfile]
+    rules: LoadResult
+    catalog: list[CatalogEntry]
+    engines: list[EngineStatus] = field(default_factory=list)
+    docker: bool = False
+
+
+def _cached_only(model: str) -> ModelFacts | None:
+    from spark_tui.errors import SparkTuiError
+    from spark_tui.hub import load_model_facts
+
+    try:
+        return load_model_facts(model, offline=True)
+    except SparkTuiError:
+        return None
+
+
+def _probe() -> HardwareFacts | None:
+    from spark_tui.hardware import describe_probe
+    from spark_tui.hardware.host import read_meminfo
+    from spark_tui.hardware.nvml import probe
+    from spark_tui.hardware.profiles import load_profiles
+
+    found = probe()
+    if not found or not found.gpus:
+        return None
+    return describe_probe(found, read_meminfo(), load_profiles())
+
+
+def default_services(extra_rules: list | None = None) -> Services:
+    from spark_tui.engines.versions import installed_version, known_engines
+    from spark_tui.hardware.profiles import load_profiles
+    from spark_tui.hub import load_model_facts
+    from spark_tui.hub.search import search_models
+    from spark_tui.paths import data_dir
+    from spark_tui.rules import load_all_rules, load_catalog
+
+    catalog, _ = load_catalog(data_dir() / "catalog.toml")
+    engines = [EngineStatus(e.name, installed_version(e.name), e.newest_known) for e in known_engines().values()]
+    return Services(
+        load_facts=lambda model: load_model_facts(model),
+        cached_facts=_cached_only,
+        search=lambda query: search_models(query),
+        probe_hardware=_probe,
+        profiles=load_profiles(),
+        rules=load_all_rules(extra_rules),
+        catalog=catalog,
+        engines=engines,
+        docker=shutil.which("docker") is not None,
+    )

@@ -1,0 +1,192 @@
+"""SparkTuiApp: the machine, the models worth running on it, and the advisor's verdict for each.
+
+All I/O (Hub, NVML, cache files) runs in thread workers that post messages; the UI thread owns the state and
+computes advice (pure and fast) whenever the hardware, the engine or a model's options change.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from spark_tui.advisor import PlanOptions, advise
+from spark_tui.errors import SparkTuiError
+from spark_tui.hardware import DEFAULT_PLANNING_PROFILE, from_profile
+from spark_tui.hardware.facts import HardwareFacts
+from spark_tui.services import Services
+from spark_tui.tui.messages import FactsLoaded, HardwareProbed, SearchFinished
+from spark_tui.tui.model_state import ModelRow
+
+ENGINES = ("vllm", "trtllm", "llamacpp")
+
+
+class SparkTuiApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "spark-tui"
+    BINDINGS = [  # noqa: RUF012 (Textual's own convention)
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, services: Services, hardware: str = "auto", refresh_from_hub: bool = True) -> None:
+        super().__init__()
+        self.services = services
+        self.hardware_choice = hardware  # "auto" or a profile id
+        self.probed: HardwareFacts | None = None
+        self.probe_done = hardware != "auto"
+        self.hardware: HardwareFacts = from_profile(services.profiles[
+            hardware if hardware in services.profiles else DEFAULT_PLANNING_PROFILE])
+        self.engine = "vllm"
+        self.rows: dict[str, ModelRow] = {}
+        self.offline = False
+        self.refresh_from_hub = refresh_from_hub
+        self._fetch_slots = threading.BoundedSemaphore(4)  # at most 4 Hub fetches at once
+        for entry in services.catalog:
+            self.rows[entry.id] = ModelRow(entry.id, "catalog", use_case=entry.use_case)
+        self.rule_problems = list(services.rules.problems)
+
+    def on_mount(self) -> None:
+        from spark_tui.tui.screens.main import MainScreen
+
+        self.push_screen(MainScreen())
+        if self.hardware_choice == "auto":
+            self.probe_hardware()
+        for row in list(self.rows.values()):
+            self.load_model(row.id)
+        if self.rule_problems:
+            self.notify("\n".join(self.rule_problems[:5]), title="Rules file problems", severity="error",
+                        timeout=15)
+
+    # --- workers (threads): never touch widgets here, post messages ---
+    @work(thread=True, group="hardware")
+    def probe_hardware(self) -> None:
+        try:
+            found = self.services.probe_hardware()
+        except Exception:  # NVML trouble is never fatal: plan for a profile instead
+            found = None
+        self.post_message(HardwareProbed(found))
+
+    @work(thread=True, group="facts")
+    def load_model(self, model: str) -> None:
+        cached = self.services.cached_facts(model)
+        if cached is not None:
+            self.post_message(FactsLoaded(model, cached, None, from_cache=True))
+        if not self.refresh_from_hub and cached is not None:
+            return
+        with self._fetch_slots:
+            try:
+                facts = self.services.load_facts(model)
+                self.post_message(FactsLoaded(model, facts, None, from_cache=False))
+            except SparkTuiError as exc:
+                self.post_message(FactsLoaded(model, None, str(exc), from_cache=False))
+            except Exception as exc:  # a bug or an unexpected failure: the row says so, the app goes on
+                self.post_message(FactsLoaded(model, None, f"{type(exc).__name__}: {exc}", from_cache=False))
+
+    @work(thread=True, exclusive=True, group="search")
+    def run_search(self, query: str) -> None:
+        try:
+            hits = self.services.search(query)
+            self.post_message(SearchFinished(query, hits, None))
+        except SparkTuiError as exc:
+            self.post_message(SearchFinished(query, [], str(exc)))
+
+    # --- messages from the workers ---
+    def on_hardware_probed(self, message: HardwareProbed) -> None:
+        self.probed = message.hardware
+        self.probe_done = True
+        if self.hardware_choice == "auto" and message.hardware is not None:
+            self.hardware = message.hardware
+        self.recompute()
+
+    def on_facts_loaded(self, message: FactsLoaded) -> None:
+        row = self.rows.get(message.model)
+        if row is None:
+            return
+        if message.facts is not None:
+            row.facts, row.error, row.stale = message.facts, None, message.from_cache
+            row.loading = message.from_cache and self.refresh_from_hub
+        elif row.facts is not None:
+            row.loading, row.stale = False, True  # keep the cached answer; the Hub did not answer
+            if "reach" in (message.error or "") or "did not answer" in (message.error or ""):
+                self.offline = True
+        else:
+            row.error, row.loading = message.error, False
+            if "reach" in (message.error or "") or "did not answer" in (message.error or ""):
+                self.offline = True
+        self.advise_row(row)
+        self.refresh_views()
+
+    def on_search_finished(self, message: SearchFinished) -> None:
+        if message.error:
+            self.offline = True
+            self.notify(message.error, title="Search", severity="warning")
+        elif not message.hits:
+            self.notify(f"No models match '{message.query}'.", title="Search")
+        for hit in message.hits:
+            row = self.rows.get(hit.id)
+            if row is None:
+                row = self.rows[hit.id] = ModelRow(hit.id, "search")
+                self.load_model(hit.id)
+            row.downloads, row.likes = hit.downloads, hit.likes
+        self.refresh_views(search=message.query)
+
+    # --- advice (pure, on the UI thread) ---
+    def options_for(self, row: ModelRow) -> PlanOptions:
+        engine = next((e for e in self.services.engines if e.name == self.engine), None)
+        version = (engine.version or engine.newest_known) if engine else None
+        source = "installed" if engine and engine.version else "assumed"
+        return PlanOptions(engine=self.engine, engine_version=version, engine_version_source=source,
+                           max_model_len=row.max_model_len, gpu_memory_utilization=row.gpu_memory_utilization)
+
+    def advise_row(self, row: ModelRow) -> None:
+        if row.facts is None:
+            row.advice = None
+            return
+        versions = {e.name: e.version or e.newest_known or "" for e in self.services.engines}
+        try:
+            row.advice = advise(row.facts, self.hardware, self.options_for(row), self.services.rules.rules,
+                                engine_versions=versions)
+        except SparkTuiError as exc:
+            row.advice, row.error = None, str(exc)
+
+    def recompute(self) -> None:
+        for row in self.rows.values():
+            self.advise_row(row)
+        self.refresh_views()
+
+    def refresh_views(self, search: str | None = None) -> None:
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_from_app", None)
+            if refresh is not None:
+                refresh(search=search)
+
+    # --- actions shared by the screens ---
+    def set_hardware(self, choice: str) -> None:
+        self.hardware_choice = choice
+        if choice == "auto":
+            if self.probed is not None:
+                self.hardware = self.probed
+            else:
+                self.hardware = from_profile(self.services.profiles[DEFAULT_PLANNING_PROFILE])
+                if self.probe_done:
+                    self.notify("No NVIDIA GPU here: planning for gb10.", title="Hardware")
+        else:
+            self.hardware = from_profile(self.services.profiles[choice])
+        self.recompute()
+
+    def set_engine(self, engine: str) -> None:
+        self.engine = engine
+        self.recompute()
+
+    def set_row_options(self, row: ModelRow, max_model_len: int | None, utilization: float | None) -> None:
+        row.max_model_len, row.gpu_memory_utilization = max_model_len, utilization
+        self.advise_row(row)
+        self.refresh_views()
+
+    def with_gpus(self, gpus: int) -> None:
+        self.hardware = replace(self.hardware, gpus=gpus)
+        self.recompute()

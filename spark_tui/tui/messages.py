@@ -1,0 +1,32 @@
+"""Typed messages the worker threads post to the app (the UI thread owns all state)."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from spark_tui.hardware.facts import HardwareFacts
+from spark_tui.hub.facts import ModelFacts
+from spark_tui.hub.search import SearchHit
+
+
+class FactsLoaded(Message):
+    def __init__(self, model: str, facts: ModelFacts | None, error: str | None, from_cache: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.facts = facts
+        self.error = error
+        self.from_cache = from_cache
+
+
+class HardwareProbed(Message):
+    def __init__(self, hardware: HardwareFacts | None) -> None:
+        super().__init__()
+        self.hardware = hardware
+
+
+class SearchFinished(Message):
+    def __init__(self, query: str, hits: list[SearchHit], error: str | None) -> None:
+        super().__init__()
+        self.query = query
+        self.hits = hits
+        self.error = error

@@ -1,0 +1,254 @@
+"""The full advice for one model: verdict per engine, findings with references, a memory bar for the chosen
+--max-model-len and --gpu-memory-utilization (editable in place), the decode bound, the launch command
+(copyable through OSC 52, which works over SSH), and the model's facts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from spark_tui.advisor.types import Advice
+from spark_tui.tui.format import SEVERITY_STYLE, VERDICT_STYLE, billions, gib
+from spark_tui.tui.model_state import ModelRow
+from spark_tui.tui.widgets.memory_bar import memory_bar
+
+if TYPE_CHECKING:
+    from spark_tui.tui.app import SparkTuiApp
+
+
+class ModelScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("c", "copy", "Copy command"),
+        Binding("e", "cycle_engine", "Engine"),
+        Binding("l", "focus_len", "max-model-len"),
+        Binding("u", "focus_util", "utilization"),
+    ]
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.ready = False  # set once mounted; the app may call refresh_from_app before that
+        self.model = model
+
+    @property
+    def spark(self) -> SparkTuiApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def row(self) -> ModelRow:
+        return self.spark.rows[self.model]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail"):
+            yield Static(id="title")
+            with Horizontal(id="knobs"):
+                yield Label("max-model-len ")
+                yield Input(id="max-len", type="integer", placeholder="auto")
+                yield Label(" gpu-memory-utilization ")
+                yield Input(id="util", type="number", placeholder="auto")
+            yield Static(id="knob-error")
+            yield Static(id="memory")
+            yield Static(id="launch")
+            yield Static(id="findings")
+            yield Static(id="facts")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.ready = True
+        row = self.row
+        if row.max_model_len:
+            self.query_one("#max-len", Input).value = str(row.max_model_len)
+        if row.gpu_memory_utilization:
+            self.query_one("#util", Input).value = f"{row.gpu_memory_utilization:g}"
+        self.refresh_from_app()
+        self.query_one("#detail").focus()
+
+    def refresh_from_app(self, search: str | None = None) -> None:
+        if not self.ready:
+            return
+        row, advice = self.row, self.row.advice
+        self.query_one("#title", Static).update(title_text(row, advice, self.spark.hardware.name))
+        if advice is None:
+            for part in ("#memory", "#launch", "#findings", "#facts"):
+                self.query_one(part, Static).update("")
+            return
+        self.query_one("#memory", Static).update(memory_text(advice))
+        self.query_one("#launch", Static).update(launch_text(advice))
+        self.query_one("#findings", Static).update(findings_text(advice))
+        self.query_one("#facts", Static).update(facts_text(advice))
+
+    # --- editing the plan in place ---
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.apply_knobs()
+        self.query_one("#detail").focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.apply_knobs(quiet=True)
+
+    def apply_knobs(self, quiet: bool = False) -> None:
+        error = self.query_one("#knob-error", Static)
+        length_text = self.query_one("#max-len", Input).value.strip()
+        util_text = self.query_one("#util", Input).value.strip()
+        facts = self.row.facts
+        try:
+            length = int(length_text) if length_text else None
+            util = float(util_text) if util_text else None
+        except ValueError:
+            error.update(Text("Enter whole tokens and a fraction such as 0.85.", style="red"))
+            return
+        problem = None
+        if length is not None and (length < 1 or (facts and facts.max_context and length > facts.max_context)):
+            limit = facts.max_context if facts else "?"
+            problem = f"max-model-len must be between 1 and {limit} for this model."
+        elif util is not None and not 0.05 <= util <= 1.0:
+            problem = "gpu-memory-utilization must be between 0.05 and 1.0."
+        if problem:
+            if not quiet:
+                error.update(Text(problem, style="red"))
+            return
+        error.update("")
+        self.spark.set_row_options(self.row, length, util)
+
+    # --- actions ---
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_copy(self) -> None:
+        advice = self.row.advice
+        if advice is None or advice.launch is None:
+            self.notify("Nothing to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(advice.launch.command_line())
+        self.notify("Launch command copied (OSC 52: works over SSH in most terminals).", title="Copied")
+
+    def action_cycle_engine(self) -> None:
+        from spark_tui.tui.app import ENGINES
+
+        self.spark.set_engine(ENGINES[(ENGINES.index(self.spark.engine) + 1) % len(ENGINES)])
+
+    def action_focus_len(self) -> None:
+        self.query_one("#max-len", Input).focus()
+
+    def action_focus_util(self) -> None:
+        self.query_one("#util", Input).focus()
+
+
+def title_text(row: ModelRow, advice: Advice | None, hardware: str) -> Text:
+    text = Text(overflow="fold")
+    text.append(row.id, style="bold")
+    text.append(f"  on {hardware}\n")
+    if advice is None:
+        text.append(row.error or ("loading metadata…" if row.loading else "no metadata"),
+                    style="red" if row.error else "dim")
+        return text
+    text.append("Verdict: ")
+    text.append(advice.verdict.upper(), style=VERDICT_STYLE[advice.verdict])
+    text.append(f" with {advice.engine} {advice.engine_version or '?'}"
+                f"{' (assumed)' if advice.engine_version_source == 'assumed' else ''}   ")
+    for engine in advice.engines:
+        if engine.engine != advice.engine:
+            text.append(f"{engine.engine} ")
+            text.append(engine.verdict, style=VERDICT_STYLE[engine.verdict])
+            text.append("  ")
+    for unknown in advice.unknowns:
+        text.append(f"\nunknown: {unknown}", style="magenta")
+    return text
+
+
+def memory_text(advice: Advice) -> Text:
+    text = Text()
+    plan = advice.memory
+    if plan is None:
+        text.append("Memory: unknown (no weights size or no GPU memory figure)\n", style="magenta")
+    else:
+        text.append("Memory per GPU ", style="bold")
+        text.append(f"(budget {gib(plan.budget_bytes)} = {plan.gpu_memory_utilization:g} × {gib(plan.total_bytes)},"
+                    f" {plan.utilization_source})\n")
+        text.append_text(memory_bar(plan, width=56))
+        tokens = f"{plan.kv_cache_tokens:,}" if plan.kv_cache_tokens is not None else "?"
+        fits = {True: ("fits", "green"), False: ("does not fit", "bold red"), None: ("fit unknown", "magenta")}
+        label, style = fits[plan.fits]
+        text.append(f"\nKV cache {tokens} tokens · max-model-len {plan.max_model_len or '—'} "
+                    f"({plan.max_model_len_source}; up to {plan.max_model_len_fit or '—'} fits): ")
+        text.append(label, style=style)
+        if plan.kv_cache_tokens and plan.max_model_len:
+            text.append(f" · room for {plan.kv_cache_tokens / plan.max_model_len:.1f} requests of that length")
+        text.append("\n")
+    bound = advice.performance.decode_tokens_per_s_bound
+    if bound is not None:
+        text.append(f"Decode ≤ {bound:.0f} tok/s, one stream at {advice.performance.at_context_tokens} tokens "
+                    f"(bandwidth ÷ {gib(advice.performance.bytes_per_token)} per token)\n")
+    return text
+
+
+def launch_text(advice: Advice) -> Text:
+    text = Text()
+    if advice.launch is None:
+        return text
+    text.append("Launch (c copies it)\n", style="bold")
+    text.append(advice.launch.command_line(), style="cyan")
+    for note in advice.launch.notes:
+        text.append(f"\n({note})", style="dim")
+    text.append("\n")
+    return text
+
+
+def findings_text(advice: Advice) -> Text:
+    text = Text(overflow="fold")
+    if not advice.findings:
+        text.append("No known issue applies.\n", style="green")
+        return text
+    text.append("Findings\n", style="bold")
+    for finding in advice.findings:
+        text.append(f"{finding.severity.upper()} ", style=SEVERITY_STYLE[finding.severity])
+        text.append(f"{finding.title}", style="bold")
+        text.append(f"  [{finding.rule}]\n", style="dim")
+        text.append(" ".join(finding.detail.split()) + "\n")
+        text.append("Fix: ", style="bold")
+        text.append(" ".join(finding.fix.split()) + "\n")
+        if finding.fixed_in:
+            text.append(f"Fixed in: {finding.fixed_in}\n", style="green")
+        for ref in finding.references:
+            text.append("→ ")
+            text.append(ref.label, style=Style(link=ref.url, underline=True))  # OSC 8 where the terminal can
+            text.append(f"{' (' + ref.state + ')' if ref.state else ''}\n  {ref.url}\n", style="dim")
+        text.append("\n")
+    return text
+
+
+def facts_text(advice: Advice) -> Text:
+    m = advice.model
+    q = m.quantization
+    layout = m.attention
+    lines = [
+        ("architecture", f"{m.architecture or '?'} ({m.model_type or '?'})" + (" multimodal" if m.multimodal else "")),
+        ("parameters", billions(m.params_total) + (f", {billions(m.params_active)} active" if m.moe else "")),
+        ("MoE", f"{m.num_experts} experts, {m.experts_per_token} per token, "
+                f"{'gated' if m.moe_gated else 'non-gated' if m.moe_gated is False else '?'} ({m.moe_activation})"
+         if m.moe else "no"),
+        ("layers", f"{m.num_layers} ({layout.full_layers} full attention, {layout.sliding_layers} sliding, "
+                   f"{layout.mamba_layers} recurrent)" if layout else "?"),
+        ("attention", f"{layout.kind.upper()}, {layout.num_kv_heads} KV heads × {layout.head_dim}"
+         if layout else "?"),
+        ("context", f"{m.max_context:,}" if m.max_context else "?"),
+        ("quantization", f"{q.method or '?'} / {q.scheme or '?'}"
+                         + (f" ({', '.join(q.group_schemes)})" if q.group_schemes else "")
+                         + (f", by {q.producer}" if q.producer else "")
+                         + (f", KV {q.kv_cache_dtype}" if q.kv_cache_dtype else "")),
+        ("weights", f"{gib(m.weights_bytes)} {m.weight_format or ''} (formats: {', '.join(m.formats) or 'none'})"),
+        ("access", f"{'gated (' + m.gated + ')' if m.gated else 'open'}; licence {m.license or '?'}"
+                   + ("; custom code (auto_map)" if m.trust_remote_code else "")),
+        ("revision", m.revision or "local"),
+    ]
+    text = Text("Facts\n", style="bold")
+    for key, value in lines:
+        text.append(f"{key:>13}  ", style="dim")
+        text.append(f"{value}\n")
+    return text
