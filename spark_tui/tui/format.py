@@ -93,5 +93,5 @@ def model_cells(row: ModelRow) -> tuple:
     downloads = row.downloads if row.downloads is not None else (facts.downloads if facts else None)
     likes = row.likes if row.likes is not None else (facts.likes if facts else None)
     popularity = "—" if downloads is None and likes is None else f"{count(downloads)}/{count(likes)}"
-    return (row.id, gib(facts.weights_bytes) if facts else "—", params, quant_label(row), moe, verdict_cell(row),
+    return (row.id, verdict_cell(row), gib(facts.weights_bytes) if facts else "—", params, quant_label(row), moe,
             max_len, speed, popularity)

@@ -19,8 +19,8 @@ from spark_tui.tui.widgets.machine import MachineHeader, machine_text
 if TYPE_CHECKING:
     from spark_tui.tui.app import SparkTuiApp
 
-COLUMNS = (("model", "Model"), ("size", "Size"), ("params", "Params"), ("quant", "Quant"), ("moe", "MoE"),
-           ("verdict", "Verdict"), ("ctx", "Max ctx"), ("tps", "tok/s≤"), ("pop", "↓/♥"))
+COLUMNS = (("model", "Model"), ("verdict", "Verdict"), ("size", "Size"), ("params", "Params"), ("quant", "Quant"),
+           ("moe", "MoE"), ("ctx", "Max ctx"), ("tps", "tok/s≤"), ("pop", "↓/♥"))
 SORTS = ("catalog", "verdict", "size", "params", "tok/s", "downloads")
 VERDICT_FILTERS = ("all", "ok", "caution", "incompatible", "unknown")
 VERDICT_ORDER = {"ok": 0, "caution": 1, "unknown": 2, "incompatible": 3}
@@ -56,7 +56,7 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield MachineHeader(id="machine")
         with Horizontal(id="search-bar"):
-            yield Input(placeholder="/ search the Hub (e.g. NVFP4)", id="search")
+            yield Input(placeholder="/ search the Hub", id="search")
             yield Static(id="filters")
         yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
         yield Static(id="summary")
@@ -100,8 +100,9 @@ class MainScreen(Screen[None]):
             spark.hardware, spark.probed, spark.probe_done, spark.services.engines, spark.services.docker,
             spark.offline, auto=spark.hardware_choice == "auto"))
         self.query_one("#filters", Static).update(Text(
-            f"engine {spark.engine} · quant {self.quant_filter} · {'fits only' if self.fits_only else 'all sizes'}"
-            f" · verdict {self.verdict_filter} · sort {self.sort}", style="dim"))
+            f"{spark.engine} · {self.quant_filter if self.quant_filter != 'all' else 'any quant'} · "
+            f"{'fits' if self.fits_only else 'any size'} · "
+            f"{self.verdict_filter if self.verdict_filter != 'all' else 'any verdict'} · by {self.sort}", style="dim"))
         table = self.query_one("#models", DataTable)
         current = self._current_id()
         table.clear()

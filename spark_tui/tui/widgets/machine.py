@@ -18,7 +18,8 @@ def machine_text(hardware: HardwareFacts, probed: HardwareFacts | None, probe_do
         text.append(f"{hardware.gpus}× {hardware.gpu_name}", style="bold")
     else:
         text.append(f"Planning for {hardware.name}", style="bold")
-        text.append(f" ({hardware.gpu_name})")
+        if hardware.gpus > 1:
+            text.append(f" ×{hardware.gpus}")
     text.append(f" · CC {hardware.compute_capability or '?'}")
     total = hardware.memory_bytes
     if total:
@@ -26,6 +27,8 @@ def machine_text(hardware: HardwareFacts, probed: HardwareFacts | None, probe_do
         used = hardware.memory_used_bytes
         shown = f"{used / GIB:.1f}/{total / GIB:.1f} GiB" if used is not None else f"{total / GIB:.1f} GiB"
         text.append(f" · {kind} {shown}")
+    if hardware.bandwidth_gbps:
+        text.append(f" · {hardware.bandwidth_gbps:g} GB/s")
     if hardware.driver_version:
         text.append(f" · driver {hardware.driver_version} CUDA {hardware.cuda_version or '?'}")
     text.append("\n")

@@ -1,0 +1,287 @@
+"""The app driven with Textual's Pilot against the Hub emulator, asserting on what the user sees."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from spark_tui.errors import HubUnavailableError, ModelNotFoundError
+from spark_tui.hardware import resolve_hardware
+from spark_tui.rules.model import LoadResult
+from spark_tui.tui.screens.model import ModelScreen
+from spark_tui.tui.screens.rules import RulesScreen
+from tests.tui.conftest import services, settle
+
+
+def table_rows(app) -> dict[str, list]:
+    table = app.screen.query_one("#models", DataTable)
+    return {str(key.value): [str(c) for c in table.get_row(key)] for key in table.rows}
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def open_model(app, pilot, model: str) -> None:
+    table = app.screen.query_one("#models", DataTable)
+    table.move_cursor(row=table.get_row_index(model))
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(app.screen, ModelScreen)
+
+
+async def test_catalog_rows_fill_in_with_verdicts(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        rows = table_rows(app)
+        assert rows["RedHatAI/Qwen3-30B-A3B-NVFP4"][1] == "CAUTION"
+        assert rows["RedHatAI/Qwen3-8B-NVFP4"][1] == "OK"
+        assert rows["nvidia/DeepSeek-R1-NVFP4"][1] == "INCOMPATIBLE"
+        assert rows["RedHatAI/Qwen3-30B-A3B-NVFP4"][3] == "30.5B/3.4B"
+        header = text_of(app, "#machine")
+        assert "Planning for gb10" in header and "CC 12.1" in header and "unified 119.6 GiB" in header
+
+
+async def test_search_find_and_read_why_it_is_a_caution(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash")
+        await pilot.press(*"Nemotron")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        rows = table_rows(app)
+        assert rows["Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4"][1] == "INCOMPATIBLE"
+        assert app.rows["Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4"].origin == "search"
+        await open_model(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+        findings = " ".join(text_of(app, "#findings").split())
+        assert "#31782 does not apply" in findings and "https://github.com/vllm-project/vllm/issues/31782" in findings
+
+
+async def test_change_max_model_len_and_utilization_updates_memory_and_verdict(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await open_model(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+        before = text_of(app, "#memory")
+        assert "fits" in before and "0.85 ×" in before
+        await pilot.press("l")
+        await pilot.press(*"16384", "enter")
+        await pilot.pause()
+        after = text_of(app, "#memory")
+        assert "max-model-len 16384" in after and after != before  # the one-request segment shrank too
+        await pilot.press("u")
+        await pilot.press(*"0.2", "enter")
+        await pilot.pause()
+        assert "0.2 ×" in text_of(app, "#memory")
+        await pilot.press("l", "ctrl+a", "ctrl+k")
+        await pilot.press(*"40960", "enter")
+        await pilot.pause()
+        assert "does not fit" in text_of(app, "#memory")
+        assert "INCOMPATIBLE" in text_of(app, "#title")
+        assert "--max-model-len 40960" in text_of(app, "#launch")
+        await pilot.press("l", "ctrl+a", "ctrl+k")
+        await pilot.press(*"999999", "enter")
+        await pilot.pause()
+        assert "between 1 and 40960" in text_of(app, "#knob-error")
+
+
+async def test_copy_launch_command_through_osc52(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await open_model(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.clipboard.startswith("vllm serve RedHatAI/Qwen3-8B-NVFP4 --host 127.0.0.1")
+        assert "--gpu-memory-utilization 0.85" in app.clipboard
+
+
+async def test_rules_screen_filters_and_shows_affected_models(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, RulesScreen)
+        table = app.screen.query_one("#rules", DataTable)
+        total = table.row_count
+        await pilot.press("e")  # engine: vllm
+        await pilot.pause()
+        assert 0 < table.row_count < total
+        ids = [str(k.value) for k in table.rows]
+        assert "trtllm-gb10-memory-oom" not in ids and "vllm-ct-nvfp4-moe-gated" in ids
+        table.move_cursor(row=ids.index("vllm-ct-nvfp4-moe-gated"))
+        await pilot.pause()
+        detail = " ".join(text_of(app, "#rule-detail").split())
+        assert "RedHatAI/Qwen3-30B-A3B-NVFP4" in detail and "https://github.com/vllm-project/vllm/issues/31782" in detail
+        await pilot.press("escape")
+        assert not isinstance(app.screen, RulesScreen)
+
+
+async def test_switch_hardware_profile(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert table_rows(app)["RedHatAI/Qwen3-8B-NVFP4"][1] == "OK"
+        await pilot.press("h")
+        await pilot.pause()
+        await pilot.press("down", "enter")  # the list opens on the current choice (gb10); next is h100
+        await pilot.pause()
+        assert "Planning for h100" in text_of(app, "#machine")
+        assert table_rows(app)["RedHatAI/Qwen3-8B-NVFP4"][1] == "CAUTION"  # Marlin fallback on Hopper
+
+
+async def test_probed_machine_is_shown(make_app):
+    probe = resolve_hardware("h100")
+    import dataclasses
+
+    probe = dataclasses.replace(probe, source="probe", gpu_name="NVIDIA H100 80GB HBM3", driver_version="580.159.04",
+                                cuda_version="13.0", memory_used_bytes=11 * 1024**3)
+    app = make_app(hardware="auto", probe_hardware=lambda: probe)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        header = text_of(app, "#machine")
+        assert "1× NVIDIA H100 80GB HBM3" in header and "11.0/79.2 GiB" in header and "driver 580.159.04" in header
+
+
+async def test_no_gpu_auto_plans_for_gb10_and_says_so(make_app):
+    app = make_app(hardware="auto")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        header = text_of(app, "#machine")
+        assert "Planning for gb10" in header and "no NVIDIA GPU here" in header
+
+
+async def test_hub_unreachable_shows_cache_with_offline_marker(make_app, hub):
+    # Fill the cache once, then open the app with a Hub that cannot be reached.
+    from spark_tui.hub import load_model_facts
+
+    load_model_facts("RedHatAI/Qwen3-8B-NVFP4")
+
+    def unreachable(model: str):
+        raise HubUnavailableError(f"Cannot reach the Hub (ConnectError) and {model} is not cached.")
+
+    app = make_app(load_facts=unreachable)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert "OFFLINE" in text_of(app, "#machine")
+        rows = table_rows(app)
+        assert rows["RedHatAI/Qwen3-8B-NVFP4"][1] == "OK"  # from the cache
+        assert rows["RedHatAI/Qwen3-32B-NVFP4"][1] == "⚠ error"  # never cached: says why below
+        table = app.screen.query_one("#models", DataTable)
+        table.move_cursor(row=table.get_row_index("RedHatAI/Qwen3-32B-NVFP4"))
+        await pilot.pause()
+        assert "Cannot reach the Hub" in text_of(app, "#summary")
+
+
+async def test_gated_row_says_how_to_get_access(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"Llama-3.1-8B", "enter")
+        await settle(app, pilot)
+        assert table_rows(app)["meta-llama/Llama-3.1-8B"][1] == "⚠ gated"
+        table = app.screen.query_one("#models", DataTable)
+        table.move_cursor(row=table.get_row_index("meta-llama/Llama-3.1-8B"))
+        await pilot.pause()
+        assert "Request access at" in text_of(app, "#summary")
+
+
+async def test_repo_that_disappears_after_listing(make_app, hub):
+    def gone(model: str):
+        raise ModelNotFoundError(f"No model '{model}' on the Hub.", "Check the id.")
+
+    app = make_app(load_facts=gone, cached_facts=lambda model: None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"gpt-oss", "enter")
+        await settle(app, pilot)
+        assert table_rows(app)["openai/gpt-oss-20b"][1] == "⚠ not found"
+
+
+async def test_search_with_no_results_and_search_failure(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"zzzz-nothing", "enter")
+        await pilot.pause(0.5)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert any("No models match 'zzzz-nothing'" in n.message for n in app._notifications)
+
+    def failing(query: str):
+        raise HubUnavailableError("Search failed: cannot reach the Hub (ConnectError).")
+
+    app = make_app(search=failing)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"qwen", "enter")
+        await pilot.pause(0.5)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "OFFLINE" in text_of(app, "#machine")
+
+
+async def test_filters_and_sort(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f", "f")  # all → NVFP4 → MXFP4
+        assert set(table_rows(app)) == {"openai/gpt-oss-20b", "openai/gpt-oss-120b"}
+        await pilot.press("f", "f", "f", "f", "f", "f")  # back to all
+        await pilot.press("z")  # fits only
+        assert "nvidia/DeepSeek-R1-NVFP4" not in table_rows(app)
+        await pilot.press("z", "v")  # verdict ok
+        assert all(cells[1] == "OK" for cells in table_rows(app).values())
+        await pilot.press("v", "v", "v", "v", "s", "s")  # verdict all; sort by size
+        sizes = list(table_rows(app))
+        assert sizes[-1] == "nvidia/DeepSeek-R1-NVFP4" or sizes[-1] == "nvidia/DeepSeek-V3.2-NVFP4"
+
+
+async def test_broken_user_rules_file_is_shown(make_app, tmp_path):
+    problem = f"{tmp_path}/mine.toml:3: TOML syntax error: Expected '=' after a key in a key/value pair"
+    app = make_app(rules=LoadResult(rules=services().rules.rules, problems=[problem]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert any("mine.toml:3" in n.message for n in app._notifications)
+
+
+async def test_small_terminal_and_resize_do_not_break(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        await open_model(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert isinstance(app.screen, ModelScreen)
+
+
+async def test_ctrl_c_quits_cleanly(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert app.return_code in (0, None)
+
+
+@pytest.mark.parametrize("key", ["q"])
+async def test_quit_key(make_app, key):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(key)
+        await pilot.pause()
+    assert not app.is_running
+
+
+async def test_input_focus_does_not_swallow_typing_into_filters(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"fz")  # typed into the search box, not taken as filter keys
+        assert app.screen.query_one("#search", Input).value == "fz"
+        assert app.screen.quant_filter == "all" and app.screen.fits_only is False

@@ -1,0 +1,69 @@
+"""How each screen looks, at 80×24 and 120×40, with deterministic data (the emulator's repos, the gb10 profile,
+fixed engine list). Update after an intended change with: pytest tests/tui/test_snapshots.py --snapshot-update"""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable
+
+from tests.tui.conftest import settle
+
+SIZES = [(80, 24), (120, 40)]
+
+
+async def _select(app, pilot, model: str) -> None:
+    table = app.screen.query_one("#models", DataTable)
+    table.move_cursor(row=table.get_row_index(model))
+    await pilot.pause()
+
+
+class TestMainScreen:
+    @pytest.mark.parametrize("size", SIZES)
+    def test_catalog(self, snap_compare, make_app, size):
+        app = make_app()
+
+        async def ready(pilot):
+            await settle(app, pilot)
+            await _select(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+
+        assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+class TestModelScreen:
+    @pytest.mark.parametrize("size", SIZES)
+    def test_detail(self, snap_compare, make_app, size):
+        app = make_app()
+
+        async def ready(pilot):
+            await settle(app, pilot)
+            await _select(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+            await pilot.press("enter")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+class TestRulesScreen:
+    @pytest.mark.parametrize("size", SIZES)
+    def test_rules(self, snap_compare, make_app, size):
+        app = make_app()
+
+        async def ready(pilot):
+            await settle(app, pilot)
+            await pilot.press("r")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+class TestHardwareDialog:
+    @pytest.mark.parametrize("size", SIZES)
+    def test_pick(self, snap_compare, make_app, size):
+        app = make_app()
+
+        async def ready(pilot):
+            await settle(app, pilot)
+            await pilot.press("h")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=ready)
