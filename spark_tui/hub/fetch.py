@@ -103,9 +103,13 @@ def fetch(repo_id: str, revision: str | None, timeout: float = 10.0) -> tuple[st
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
+    from huggingface_hub.utils import disable_progress_bars
     from huggingface_hub.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()  # its retry warnings would print to the user's terminal; we explain failures
+    # Its retry warnings and per-file progress bars would print over the user's terminal (and the app's screen);
+    # a metadata fetch is a few kilobytes, and failures are explained in our own words.
+    hf_logging.set_verbosity_error()
+    disable_progress_bars()
     endpoint = current_endpoint()
     api = HfApi(endpoint=endpoint)
     try:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.timer import Timer
 
 from spark_tui.advisor import PlanOptions, advise
 from spark_tui.errors import SparkTuiError
@@ -45,6 +46,7 @@ class SparkTuiApp(App[int]):
         self.offline = False
         self.refresh_from_hub = refresh_from_hub
         self._fetch_slots = threading.BoundedSemaphore(4)  # at most 4 Hub fetches at once
+        self._refresh_timer: Timer | None = None
         for entry in services.catalog:
             self.rows[entry.id] = ModelRow(entry.id, "catalog", use_case=entry.use_case)
         self.rule_problems = list(services.rules.problems)
@@ -55,6 +57,8 @@ class SparkTuiApp(App[int]):
         self.push_screen(MainScreen())
         if self.hardware_choice == "auto":
             self.probe_hardware()
+            # Memory in use changes while people work: probe again now and then (NVML answers in microseconds).
+            self.set_interval(10, self.probe_hardware)
         for row in list(self.rows.values()):
             self.load_model(row.id)
         if self.rule_problems:
@@ -96,11 +100,15 @@ class SparkTuiApp(App[int]):
 
     # --- messages from the workers ---
     def on_hardware_probed(self, message: HardwareProbed) -> None:
+        changed = (self.probed is None) != (message.hardware is None) or not self.probe_done
         self.probed = message.hardware
         self.probe_done = True
         if self.hardware_choice == "auto" and message.hardware is not None:
             self.hardware = message.hardware
-        self.recompute()
+        if changed:
+            self.recompute()  # a new machine: every verdict may change
+        else:
+            self.refresh_views()  # only the memory in use moved
 
     def on_facts_loaded(self, message: FactsLoaded) -> None:
         row = self.rows.get(message.model)
@@ -132,7 +140,7 @@ class SparkTuiApp(App[int]):
                 row = self.rows[hit.id] = ModelRow(hit.id, "search")
                 self.load_model(hit.id)
             row.downloads, row.likes = hit.downloads, hit.likes
-        self.refresh_views(search=message.query)
+        self.refresh_views()
 
     # --- advice (pure, on the UI thread) ---
     def options_for(self, row: ModelRow) -> PlanOptions:
@@ -158,11 +166,18 @@ class SparkTuiApp(App[int]):
             self.advise_row(row)
         self.refresh_views()
 
-    def refresh_views(self, search: str | None = None) -> None:
+    def refresh_views(self) -> None:
+        """Redraw every screen from the state, at most ten times a second: a burst of metadata arriving (dozens
+        of rows at start-up) costs one redraw, and keys typed meanwhile are not kept waiting."""
+        if self._refresh_timer is None:
+            self._refresh_timer = self.set_timer(0.1, self._refresh_now)
+
+    def _refresh_now(self) -> None:
+        self._refresh_timer = None
         for screen in self.screen_stack:
             refresh = getattr(screen, "refresh_from_app", None)
             if refresh is not None:
-                refresh(search=search)
+                refresh()
 
     # --- actions shared by the screens ---
     def set_hardware(self, choice: str) -> None:

@@ -318,3 +318,9 @@ def test_local_directory(cli, tmp_path):
     assert data["model"]["source"] == "local" and data["model"]["weights_bytes"] == 6_000_000_000
     assert data["model"]["quantization"]["scheme"] == "nvfp4"
     assert data["launch"]["argv"][2] == str(model.resolve())
+
+
+def test_cold_check_prints_nothing_but_the_answer(cli):
+    r = cli("check", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--json", *PINNED)
+    assert r.code == 0 and r.err == ""  # no progress bars or library warnings on the terminal
+    json.loads(r.out)

@@ -115,7 +115,8 @@ async def test_rules_screen_filters_and_shows_affected_models(make_app):
         table.move_cursor(row=ids.index("vllm-ct-nvfp4-moe-gated"))
         await pilot.pause()
         detail = " ".join(text_of(app, "#rule-detail").split())
-        assert "RedHatAI/Qwen3-30B-A3B-NVFP4" in detail and "https://github.com/vllm-project/vllm/issues/31782" in detail
+        assert "RedHatAI/Qwen3-30B-A3B-NVFP4" in detail
+        assert "https://github.com/vllm-project/vllm/issues/31782" in detail
         await pilot.press("escape")
         assert not isinstance(app.screen, RulesScreen)
 

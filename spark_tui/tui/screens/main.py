@@ -27,6 +27,7 @@ VERDICT_ORDER = {"ok": 0, "caution": 1, "unknown": 2, "incompatible": 3}
 
 
 class MainScreen(Screen[None]):
+    AUTO_FOCUS = "#models"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search"),
         Binding("f", "cycle_quant", "Quant"),
@@ -68,7 +69,6 @@ class MainScreen(Screen[None]):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         self.refresh_from_app()
-        table.focus()
 
     # --- rendering ---
     def visible_rows(self) -> list[ModelRow]:
@@ -92,7 +92,7 @@ class MainScreen(Screen[None]):
     def _matches_search(self, row: ModelRow) -> bool:
         return bool(self.search_query) and self.search_query.lower() in row.id.lower()
 
-    def refresh_from_app(self, search: str | None = None) -> None:
+    def refresh_from_app(self) -> None:
         if not self.ready:
             return
         spark = self.spark

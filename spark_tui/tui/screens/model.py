@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 
 class ModelScreen(Screen[None]):
+    AUTO_FOCUS = "#detail"  # focused when the screen opens, before any key is handled
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("c", "copy", "Copy command"),
@@ -68,9 +69,8 @@ class ModelScreen(Screen[None]):
         if row.gpu_memory_utilization:
             self.query_one("#util", Input).value = f"{row.gpu_memory_utilization:g}"
         self.refresh_from_app()
-        self.query_one("#detail").focus()
 
-    def refresh_from_app(self, search: str | None = None) -> None:
+    def refresh_from_app(self) -> None:
         if not self.ready:
             return
         row, advice = self.row, self.row.advice

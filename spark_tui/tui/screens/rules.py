@@ -23,6 +23,7 @@ SEVERITY_FILTERS = ("all", "error", "warning", "info")
 
 
 class RulesScreen(Screen[None]):
+    AUTO_FOCUS = "#rules"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("e", "cycle_engine", "Engine"),
@@ -52,7 +53,6 @@ class RulesScreen(Screen[None]):
                            ("title", "Title")):
             table.add_column(label, key=key)
         self.refresh_from_app()
-        table.focus()
 
     def visible(self) -> list[Rule]:
         rules = self.spark.services.rules.rules
@@ -62,7 +62,7 @@ class RulesScreen(Screen[None]):
             rules = [r for r in rules if r.severity == self.severity_filter]
         return rules
 
-    def refresh_from_app(self, search: str | None = None) -> None:
+    def refresh_from_app(self) -> None:
         if not self.ready:
             return
         self.query_one("#rules-filters", Static).update(Text(

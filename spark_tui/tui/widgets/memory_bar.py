@@ -8,7 +8,7 @@ from spark_tui.advisor.types import MemoryPlan
 
 GIB = 1024**3
 SEGMENTS = (("weights", "white on blue"), ("overhead", "white on magenta"),
-            ("one request", "black on bright_green"), ("rest of KV cache", "black on green"),
+            ("one request", "black on cyan"), ("rest of KV cache", "black on green"),
             ("free", "black on grey50"))
 
 

@@ -1,0 +1,84 @@
+"""Regenerate screenshots/*.svg from the deterministic test data (the Hub emulator, the gb10 profile).
+
+    python -m tests.support.screenshots
+
+Run it whenever a screen changes, then look at the SVGs (README shows them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from tests.support.hub_emulator import HubEmulator
+
+OUT = Path(__file__).resolve().parent.parent.parent / "screenshots"
+
+
+async def shoot(name: str, size: tuple[int, int], steps) -> None:
+    from spark_tui.tui.app import SparkTuiApp
+    from tests.tui.conftest import services, settle
+
+    app = SparkTuiApp(services(), hardware="gb10")
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        await steps(app, pilot)
+        await pilot.pause(0.3)
+        app.save_screenshot(filename=f"{name}.svg", path=str(OUT))
+    print(OUT / f"{name}.svg")
+
+
+async def select(app, pilot, model: str) -> None:
+    table = app.screen.query_one("#models", DataTable)
+    table.move_cursor(row=table.get_row_index(model))
+    await pilot.pause()
+
+
+async def main() -> None:
+    async def catalog(app, pilot):
+        await select(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+
+    async def search(app, pilot):
+        from tests.tui.conftest import settle
+
+        await pilot.press("slash", *"Nemotron", "enter")
+        await settle(app, pilot)
+        await select(app, pilot, "Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4")
+
+    async def detail(app, pilot):
+        await select(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+        await pilot.press("enter")
+
+    async def rules(app, pilot):
+        await pilot.press("r")
+        await pilot.pause()
+        table = app.screen.query_one("#rules", DataTable)
+        table.move_cursor(row=[str(k.value) for k in table.rows].index("vllm-ct-nvfp4-moe-nongated"))
+
+    async def hardware(app, pilot):
+        await pilot.press("h")
+
+    await shoot("main-120x40", (120, 40), catalog)
+    await shoot("main-80x24", (80, 24), catalog)
+    await shoot("search-120x40", (120, 40), search)
+    await shoot("model-120x40", (120, 40), detail)
+    await shoot("model-80x24", (80, 24), detail)
+    await shoot("rules-120x40", (120, 40), rules)
+    await shoot("hardware-120x40", (120, 40), hardware)
+
+
+if __name__ == "__main__":
+    hub = HubEmulator().start()
+    work = tempfile.mkdtemp()
+    os.environ.update(HF_ENDPOINT=hub.url, HF_HOME=f"{work}/hf", SPARK_TUI_CACHE_DIR=f"{work}/cache",
+                      SPARK_TUI_CONFIG_DIR=f"{work}/config")
+    os.environ.pop("NO_COLOR", None)
+    OUT.mkdir(exist_ok=True)
+    try:
+        asyncio.run(main())
+    finally:
+        hub.stop()

@@ -1,0 +1,59 @@
+"""The installed `spark-tui` entry point in a real terminal (tmux), against the Hub emulator: find a model,
+read why it is a caution, change max-model-len, copy the command, resize, quit — all by keyboard."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.tmux import TmuxSession
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+ENTRY_POINT = Path(sys.executable).parent / "spark-tui"
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+def test_find_read_change_copy_quit(hub, size):
+    env = {k: os.environ[k] for k in ("HF_ENDPOINT", "HF_HOME", "SPARK_TUI_CACHE_DIR", "SPARK_TUI_CONFIG_DIR")}
+    env["TERM"] = "xterm-256color"
+    session = TmuxSession(f"spark-tui-test-{os.getpid()}-{size[0]}", [str(ENTRY_POINT), "--hardware", "gb10"], env,
+                          *size)
+    try:
+        session.wait_for("Planning for gb10", "RedHatAI/Qwen3-30B-A3B-NVFP4")
+        session.wait_for("CAUTION")
+        session.keys("/")
+        session.type("Qwen3-30B")
+        session.keys("Enter")
+        session.keys("Down", "Down", "Down")  # the fourth catalog row
+        session.wait_for("RedHatAI/Qwen3-30B-A3B-NVFP4 (MoE (caution))")
+        session.keys("Enter")
+        session.wait_for("Verdict: CAUTION", "Launch (c copies it)")  # the screen is fully drawn
+        for _ in range(40):  # on a small terminal the findings are further down: scroll to them
+            if "#31782 does not apply" in " ".join(session.screen().split()):
+                break
+            session.keys("Down", pause=0.1)
+        session.wait_for("#31782 does not apply")
+        session.keys("l")
+        session.type("16384")
+        session.keys("Enter")
+        session.wait_for("max-model-len 16384 (given")
+        session.keys("c")
+        session.wait_for("Launch command copied")
+        session.resize(60, 20)  # a small terminal mid-use degrades, does not crash
+        session.resize(*size)
+        session.wait_for("max-model-len 16384 (given")  # still alive, still showing the plan
+        session.keys("Escape", pause=0.6)  # a lone Escape (not the start of an Alt sequence)
+        session.keys("q")
+        screen = session.wait_for("EXIT=0")
+        assert "Traceback" not in screen
+    finally:
+        session.close()
+
+
+def test_app_needs_a_terminal(cli):
+    r = cli()  # no command, stdout is a pipe
+    assert r.code == 3 and "needs a terminal" in r.err and "Traceback" not in r.err
