@@ -100,15 +100,11 @@ class SparkTuiApp(App[int]):
 
     # --- messages from the workers ---
     def on_hardware_probed(self, message: HardwareProbed) -> None:
-        changed = (self.probed is None) != (message.hardware is None) or not self.probe_done
         self.probed = message.hardware
         self.probe_done = True
         if self.hardware_choice == "auto" and message.hardware is not None:
             self.hardware = message.hardware
-        if changed:
-            self.recompute()  # a new machine: every verdict may change
-        else:
-            self.refresh_views()  # only the memory in use moved
+        self.recompute()  # free memory feeds the start-up check, so verdicts can move with it
 
     def on_facts_loaded(self, message: FactsLoaded) -> None:
         row = self.rows.get(message.model)
