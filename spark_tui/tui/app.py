@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.timer import Timer
 
 from spark_tui.advisor import PlanOptions, advise
-from spark_tui.errors import SparkTuiError
+from spark_tui.errors import HubUnavailableError, SparkTuiError
 from spark_tui.hardware import DEFAULT_PLANNING_PROFILE, from_profile
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.services import Services
@@ -86,7 +86,8 @@ class SparkTuiApp(App[int]):
                 facts = self.services.load_facts(model)
                 self.post_message(FactsLoaded(model, facts, None, from_cache=False))
             except SparkTuiError as exc:
-                self.post_message(FactsLoaded(model, None, str(exc), from_cache=False))
+                unreachable = isinstance(exc, HubUnavailableError)
+                self.post_message(FactsLoaded(model, None, str(exc), from_cache=False, unreachable=unreachable))
             except Exception as exc:  # a bug or an unexpected failure: the row says so, the app goes on
                 self.post_message(FactsLoaded(model, None, f"{type(exc).__name__}: {exc}", from_cache=False))
 
@@ -115,12 +116,10 @@ class SparkTuiApp(App[int]):
             row.loading = message.from_cache and self.refresh_from_hub
         elif row.facts is not None:
             row.loading, row.stale = False, True  # keep the cached answer; the Hub did not answer
-            if "reach" in (message.error or "") or "did not answer" in (message.error or ""):
-                self.offline = True
         else:
             row.error, row.loading = message.error, False
-            if "reach" in (message.error or "") or "did not answer" in (message.error or ""):
-                self.offline = True
+        if message.unreachable:
+            self.offline = True
         self.advise_row(row)
         self.refresh_views()
 

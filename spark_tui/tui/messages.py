@@ -10,12 +10,14 @@ from spark_tui.hub.search import SearchHit
 
 
 class FactsLoaded(Message):
-    def __init__(self, model: str, facts: ModelFacts | None, error: str | None, from_cache: bool) -> None:
+    def __init__(self, model: str, facts: ModelFacts | None, error: str | None, from_cache: bool,
+                 unreachable: bool = False) -> None:
         super().__init__()
         self.model = model
         self.facts = facts
         self.error = error
         self.from_cache = from_cache
+        self.unreachable = unreachable  # the Hub could not be reached (or timed out)
 
 
 class HardwareProbed(Message):
