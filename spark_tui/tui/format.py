@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from rich.style import Style
 from rich.text import Text
 
+from spark_tui.rules.model import Reference
 from spark_tui.tui.model_state import ModelRow
 
 GIB = 1024**3
@@ -95,3 +99,22 @@ def model_cells(row: ModelRow) -> tuple:
     popularity = "—" if downloads is None and likes is None else f"{count(downloads)}/{count(likes)}"
     return (row.id, verdict_cell(row), gib(facts.weights_bytes) if facts else "—", params, quant_label(row), moe,
             max_len, speed, popularity)
+
+
+def issue_text(severity: str, title: str, tag: str, detail: str, fix: str, fixed_in: str | None,
+               references: Iterable[Reference]) -> Text:
+    """One known issue (a finding or a rule): severity, title, why, fix, references as OSC 8 links with the URL."""
+    text = Text(overflow="fold")
+    text.append(f"{severity.upper()} ", style=SEVERITY_STYLE[severity])
+    text.append(title, style="bold")
+    text.append(f"  [{tag}]\n", style="dim")
+    text.append(" ".join(detail.split()) + "\n")
+    text.append("Fix: ", style="bold")
+    text.append(" ".join(fix.split()) + "\n")
+    if fixed_in:
+        text.append(f"Fixed in: {fixed_in}\n", style="green")
+    for ref in references:
+        text.append("→ ")
+        text.append(ref.label, style=Style(link=ref.url, underline=True))  # OSC 8 where the terminal can
+        text.append(f"{' (' + ref.state + ')' if ref.state else ''}\n  {ref.url}\n", style="dim")
+    return text

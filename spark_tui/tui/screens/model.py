@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
 from spark_tui.advisor.types import Advice
-from spark_tui.tui.format import SEVERITY_STYLE, VERDICT_STYLE, billions, gib
+from spark_tui.tui.format import VERDICT_STYLE, billions, gib, issue_text
 from spark_tui.tui.model_state import ModelRow
 from spark_tui.tui.widgets.memory_bar import memory_bar
 
@@ -206,19 +205,8 @@ def findings_text(advice: Advice) -> Text:
         text.append("No known issue applies.\n", style="green")
         return text
     text.append("Findings\n", style="bold")
-    for finding in advice.findings:
-        text.append(f"{finding.severity.upper()} ", style=SEVERITY_STYLE[finding.severity])
-        text.append(f"{finding.title}", style="bold")
-        text.append(f"  [{finding.rule}]\n", style="dim")
-        text.append(" ".join(finding.detail.split()) + "\n")
-        text.append("Fix: ", style="bold")
-        text.append(" ".join(finding.fix.split()) + "\n")
-        if finding.fixed_in:
-            text.append(f"Fixed in: {finding.fixed_in}\n", style="green")
-        for ref in finding.references:
-            text.append("→ ")
-            text.append(ref.label, style=Style(link=ref.url, underline=True))  # OSC 8 where the terminal can
-            text.append(f"{' (' + ref.state + ')' if ref.state else ''}\n  {ref.url}\n", style="dim")
+    for f in advice.findings:
+        text.append_text(issue_text(f.severity, f.title, f.rule, f.detail, f.fix, f.fixed_in, f.references))
         text.append("\n")
     return text
 

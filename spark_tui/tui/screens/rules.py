@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,7 +12,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from spark_tui.advisor import rule_facts
 from spark_tui.rules import Rule, rule_applies
-from spark_tui.tui.format import SEVERITY_STYLE
+from spark_tui.tui.format import SEVERITY_STYLE, issue_text
 
 if TYPE_CHECKING:
     from spark_tui.tui.app import SparkTuiApp
@@ -119,19 +118,8 @@ class RulesScreen(Screen[None]):
 
 
 def rule_text(rule: Rule, affected: list[str]) -> Text:
-    text = Text(overflow="fold")
-    text.append(f"{rule.severity.upper()} ", style=SEVERITY_STYLE[rule.severity])
-    text.append(rule.generic_title, style="bold")
-    text.append(f"  [{rule.status}]\n", style="dim")
-    text.append(" ".join(rule.detail.split()) + "\n")
-    text.append("Fix: ", style="bold")
-    text.append(" ".join(rule.fix.split()) + "\n")
-    if rule.fixed_in:
-        text.append(f"Fixed in: {rule.fixed_in}\n", style="green")
-    for ref in rule.references:
-        text.append("→ ")
-        text.append(ref.label, style=Style(link=ref.url, underline=True))
-        text.append(f"  {ref.url}\n", style="dim")
+    text = issue_text(rule.severity, rule.generic_title, rule.status, rule.detail, rule.fix, rule.fixed_in,
+                      rule.references)
     text.append("Affects here: ", style="bold")
     text.append(", ".join(affected) if affected else "no catalog model on this hardware")
     return text
