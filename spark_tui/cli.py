@@ -219,6 +219,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
     import textwrap
 
     from spark_tui.rules import load_rules
+    from spark_tui.rules.model import generic
 
     if args.rules_command == "lint":
         from spark_tui.rules import builtin_rule_paths
@@ -246,8 +247,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
             print(json.dumps(_rule_json(rule), indent=2))
             return 0
         print(f"{rule.id}  [{rule.severity}, {rule.status}]\n{rule.generic_title}\n")
-        print(textwrap.fill(" ".join(rule.detail.split()), 80) + "\n")
-        print(textwrap.fill("Fix: " + " ".join(rule.fix.split()), 80))
+        print(textwrap.fill(" ".join(generic(rule.detail).split()), 80) + "\n")
+        print(textwrap.fill("Fix: " + " ".join(generic(rule.fix).split()), 80))
         if rule.fixed_in:
             print(f"Fixed in: {rule.fixed_in}")
         print("\nApplies when: " + ", ".join(f"{k} = {v!r}" for k, v in rule.when.items()))

@@ -10,6 +10,13 @@ SEVERITIES = ("error", "warning", "info")
 STATUSES = ("open", "fixed", "workaround", "reported", "by-design", "closed-unfixed")
 
 
+def generic(text: str) -> str:
+    """A rule's text outside a check: fact placeholders ({max_model_len}) shown by name (‹max model len›)."""
+    import re
+
+    return re.sub(r"\{(\w+)\}", lambda m: "‹" + m.group(1).replace("_", " ") + "›", text)
+
+
 @dataclass(frozen=True)
 class Reference:
     url: str
@@ -37,10 +44,7 @@ class Rule:
 
     @property
     def generic_title(self) -> str:
-        """The title outside a check: fact placeholders ({max_model_len}) shown by name."""
-        import re
-
-        return re.sub(r"\{(\w+)\}", lambda m: "‹" + m.group(1).replace("_", " ") + "›", self.title)
+        return generic(self.title)
 
     @property
     def engines(self) -> tuple[str, ...]:

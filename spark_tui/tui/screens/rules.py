@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from spark_tui.advisor import rule_facts
 from spark_tui.rules import Rule, rule_applies
+from spark_tui.rules.model import generic
 from spark_tui.tui.format import SEVERITY_STYLE, issue_text
 
 if TYPE_CHECKING:
@@ -118,8 +119,8 @@ class RulesScreen(Screen[None]):
 
 
 def rule_text(rule: Rule, affected: list[str]) -> Text:
-    text = issue_text(rule.severity, rule.generic_title, rule.status, rule.detail, rule.fix, rule.fixed_in,
-                      rule.references)
+    text = issue_text(rule.severity, rule.generic_title, rule.status, generic(rule.detail), generic(rule.fix),
+                      rule.fixed_in, rule.references)
     text.append("Affects here: ", style="bold")
     text.append(", ".join(affected) if affected else "no catalog model on this hardware")
     return text
