@@ -7,7 +7,6 @@ computes advice (pure and fast) whenever the hardware, the engine or a model's o
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 
 from textual import work
 from textual.app import App
@@ -156,18 +155,23 @@ class SparkTuiApp(App[int]):
         except SparkTuiError as exc:
             row.advice, row.error = None, str(exc)
 
-    def recompute(self) -> None:
+    def recompute(self, now: bool = False) -> None:
         for row in self.rows.values():
             self.advise_row(row)
-        self.refresh_views()
+        self.refresh_views(now)
 
-    def refresh_views(self) -> None:
-        """Redraw every screen from the state, at most ten times a second: a burst of metadata arriving (dozens
-        of rows at start-up) costs one redraw, and keys typed meanwhile are not kept waiting."""
-        if self._refresh_timer is None:
+    def refresh_views(self, now: bool = False) -> None:
+        """Redraw every screen from the state. What workers report is coalesced (at most ten redraws a second:
+        a burst of metadata at start-up costs one, and keys typed meanwhile are not kept waiting); what the user
+        just did (`now`) is drawn at once."""
+        if now:
+            self._refresh_now()
+        elif self._refresh_timer is None:
             self._refresh_timer = self.set_timer(0.1, self._refresh_now)
 
     def _refresh_now(self) -> None:
+        if self._refresh_timer is not None:
+            self._refresh_timer.stop()
         self._refresh_timer = None
         for screen in self.screen_stack:
             refresh = getattr(screen, "refresh_from_app", None)
@@ -186,17 +190,14 @@ class SparkTuiApp(App[int]):
                     self.notify("No NVIDIA GPU here: planning for gb10.", title="Hardware")
         else:
             self.hardware = from_profile(self.services.profiles[choice])
-        self.recompute()
+        self.recompute(now=True)
 
     def set_engine(self, engine: str) -> None:
         self.engine = engine
-        self.recompute()
+        self.recompute(now=True)
 
     def set_row_options(self, row: ModelRow, max_model_len: int | None, utilization: float | None) -> None:
         row.max_model_len, row.gpu_memory_utilization = max_model_len, utilization
         self.advise_row(row)
-        self.refresh_views()
+        self.refresh_views(now=True)
 
-    def with_gpus(self, gpus: int) -> None:
-        self.hardware = replace(self.hardware, gpus=gpus)
-        self.recompute()

@@ -20,11 +20,15 @@ def services(probe: HardwareFacts | None = None, **overrides) -> Services:
 
 
 async def settle(app: SparkTuiApp, pilot, rounds: int = 200) -> None:
-    """Wait until every row has its metadata (or its error) and the workers are idle."""
+    """Wait until every row has its metadata (or its error), the workers are idle and the screen is redrawn."""
     for _ in range(rounds):
         await pilot.pause(0.05)
         if app.rows and all(not row.loading for row in app.rows.values()):
             await app.workers.wait_for_complete()
+            for _ in range(40):  # the coalesced redraw runs up to 0.1 s after the last change
+                if app._refresh_timer is None:
+                    break
+                await pilot.pause(0.05)
             await pilot.pause()
             return
     raise AssertionError("rows never finished loading: " +
