@@ -53,7 +53,7 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
 
 
-def _add_planning(p: argparse.ArgumentParser) -> None:
+def _add_planning(p: argparse.ArgumentParser, with_port: bool = True) -> None:
     p.add_argument("--engine", choices=["vllm", "trtllm", "llamacpp"], default="vllm")
     p.add_argument("--engine-version", metavar="V", help="engine version to advise for (default: installed, "
                    "else the newest the rules know)")
@@ -71,7 +71,8 @@ def _add_planning(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enforce-eager", action="store_true")
     p.add_argument("--trust-remote-code", action="store_true", help="add --trust-remote-code to the launch plan")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_positive_int, default=8000)
+    if with_port:
+        p.add_argument("--port", type=_positive_int, default=8000)
     p.add_argument("--rules", type=Path, action="append", metavar="PATH", help="extra rules file or folder")
 
 
@@ -107,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", dest="show_json")
     lint = rules_sub.add_parser("lint", help="validate rules files; every problem with file:line")
     lint.add_argument("path", nargs="?", type=Path)
+
+    from spark_tui.serve_cli import add_parsers
+
+    add_parsers(sub, lambda p: _add_planning(p, with_port=False))
     return parser
 
 
@@ -145,12 +150,12 @@ def _resolve_engine_version(engine: str, given: str | None) -> tuple[str, str]:
     return known_engines()[engine].newest_known, "assumed"
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _advise(args: argparse.Namespace) -> Any:
+    """Facts + hardware + rules → Advice, for `check` and `serve` alike."""
     from spark_tui.advisor import PlanOptions, advise
     from spark_tui.engines.versions import known_engines
     from spark_tui.hardware import resolve_hardware
     from spark_tui.hub import load_model_facts
-    from spark_tui.report import advice_to_json, render_text, use_color
 
     rules = _load_rules(args.rules)
     gpus = args.gpus or (args.tensor_parallel_size if args.tensor_parallel_size > 1 else None)
@@ -172,7 +177,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
     )
     newest = {name: info.newest_known for name, info in known_engines().items()}
-    advice = advise(model, hardware, options, rules.rules, engine_versions=newest)
+    return advise(model, hardware, options, rules.rules, engine_versions=newest)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from spark_tui.report import advice_to_json, render_text, use_color
+
+    advice = _advise(args)
     if args.json:
         print(json.dumps(advice_to_json(advice), indent=2))
     else:
@@ -291,8 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command is None:
             return cmd_app(args)
-        handler = {"check": cmd_check, "hw": cmd_hw, "rules": cmd_rules}[args.command]
-        return handler(args)
+        from spark_tui import serve_cli
+
+        handlers = {"check": cmd_check, "hw": cmd_hw, "rules": cmd_rules,
+                    "serve": lambda a: serve_cli.cmd_serve(a, _advise), "ps": serve_cli.cmd_ps,
+                    "logs": serve_cli.cmd_logs, "stop": serve_cli.cmd_stop, "bench": serve_cli.cmd_bench}
+        return handlers[args.command](args)
     except SparkTuiError as error:
         _print_error(error)
         return error.exit_code

@@ -28,6 +28,16 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME))
 
 
+def state_dir() -> Path:
+    """Running servers' records and logs. SPARK_TUI_STATE_DIR overrides the platform default."""
+    override = os.environ.get("SPARK_TUI_STATE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP_NAME))
+
+
 def data_dir() -> Path:
     """The shipped rules/ folder: inside the wheel, or at the repo top in a source checkout."""
     here = Path(__file__).resolve().parent

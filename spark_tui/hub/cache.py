@@ -8,11 +8,12 @@ network request; offline mode answers from here whatever the age. Writes are ato
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
 from typing import Any
+
+from spark_tui.files import write_json_atomic
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 
@@ -24,20 +25,6 @@ def _safe(name: str) -> str:
 def endpoint_key(endpoint: str) -> str:
     # "https://huggingface.co/" → "huggingface.co"; "http://127.0.0.1:8765" → "127.0.0.1_8765"
     return _safe(re.sub(r"^[a-z]+://", "", endpoint).strip("/"))
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    import tempfile  # only when writing (a cache miss)
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class MetadataCache:

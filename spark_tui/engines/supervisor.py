@@ -1,0 +1,354 @@
+"""Launch engine servers detached, remember them, re-attach, diagnose and stop them.
+
+A server runs under `spark_tui.engines.runner` in its own session (start_new_session), so an SSH drop or the
+launching process exiting does not kill it. Its record lives in <state>/servers/<name>.json, written atomically
+under a lock (two spark-tui processes at once are safe; a damaged file costs only that record). Its output goes
+to <state>/logs/<name>.log; how it ended to <state>/exits/<name>.json. Stop = SIGTERM to the process group, then
+SIGKILL: nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spark_tui.errors import SparkTuiError, UsageError
+from spark_tui.files import locked, write_json_atomic
+from spark_tui.metrics.scrape import MetricsSample, rates, scrape
+from spark_tui.paths import state_dir
+
+STATE_VERSION = 1
+STATES = ("starting", "loading", "ready", "failed", "stopped", "exited")
+
+
+@dataclass
+class ServerRecord:
+    name: str
+    model: str
+    engine: str
+    argv: list[str]
+    env: dict[str, str]  # only what the launch plan added, never the whole environment (tokens stay out)
+    pid: int
+    port: int
+    host: str
+    log: str
+    started_at: float
+    stopped: bool = False
+    version: int = STATE_VERSION
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+@dataclass
+class ServerStatus:
+    record: ServerRecord
+    state: str
+    progress: str
+    uptime_s: float | None
+    exit_code: int | None
+    diagnosis: list[dict[str, str]] = field(default_factory=list)
+    metrics: MetricsSample | None = None
+    generation_tokens_per_s: float | None = None
+    prompt_tokens_per_s: float | None = None
+    last_lines: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.metrics
+        return {
+            "name": self.record.name, "model": self.record.model, "engine": self.record.engine,
+            "state": self.state, "progress": self.progress, "pid": self.record.pid, "port": self.record.port,
+            "url": self.record.url, "uptime_s": None if self.uptime_s is None else round(self.uptime_s, 1),
+            "generation_tokens_per_s": _round(self.generation_tokens_per_s),
+            "prompt_tokens_per_s": _round(self.prompt_tokens_per_s),
+            "requests_running": None if m is None else int(m.requests_running),
+            "requests_waiting": None if m is None else int(m.requests_waiting),
+            "kv_cache_usage": None if m is None else m.kv_cache_usage,
+            "exit_code": self.exit_code, "diagnosis": self.diagnosis, "log": self.record.log,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+class Supervisor:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or state_dir()
+        self.lock_file = self.root / "servers.lock"
+
+    # --- the records: one JSON file per server, so damage to one never loses the others ---
+    def _read(self) -> dict[str, ServerRecord]:
+        records = {}
+        for path in sorted((self.root / "servers").glob("*.json")):
+            try:
+                raw = json.loads(path.read_text())
+                known = {k: raw[k] for k in ServerRecord.__dataclass_fields__ if k in raw}
+                record = ServerRecord(**known)
+            except (OSError, ValueError, TypeError, KeyError):
+                # Damaged, or from a version we cannot read: set it aside for the user, keep the rest.
+                path.replace(path.with_suffix(f".damaged-{int(time.time())}"))
+                continue
+            records[record.name] = record
+        return records
+
+    def _save(self, record: ServerRecord) -> None:
+        write_json_atomic(self.root / "servers" / f"{record.name}.json", {**asdict(record), "version": STATE_VERSION})
+
+    def records(self) -> list[ServerRecord]:
+        with locked(self.lock_file):
+            return list(self._read().values())
+
+    def get(self, name: str) -> ServerRecord:
+        records = {r.name: r for r in self.records()}
+        if name not in records:
+            known = ", ".join(sorted(records)) or "none"
+            raise UsageError(f"No server named '{name}'.", f"Known: {known}. List them with: spark-tui ps")
+        return records[name]
+
+    # --- launching ---
+    def launch(self, model: str, engine: str, argv: list[str], env: dict[str, str], host: str, port: int,
+               name: str | None = None) -> ServerRecord:
+        if not port_is_free(host, port):
+            raise UsageError(f"Port {port} on {host} is already in use.", "Pass --port N, or --port auto for the "
+                             "next free one.")
+        for d in ("logs", "exits", "metrics", "servers"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        with locked(self.lock_file):
+            records = self._read()
+            name = name or _default_name(model, port, records)
+            if name in records and _alive(records[name]):
+                raise UsageError(f"A server named '{name}' is already running.", f"Stop it: spark-tui stop {name}")
+            log = self.root / "logs" / f"{name}.log"
+            exit_file = self.root / "exits" / f"{name}.json"
+            exit_file.unlink(missing_ok=True)
+            (self.root / "metrics" / f"{name}.json").unlink(missing_ok=True)
+            with open(log, "ab") as out:
+                out.write(f"--- spark-tui: {' '.join(argv)}\n".encode())
+                out.flush()
+                try:
+                    process = subprocess.Popen(
+                        [sys.executable, "-m", "spark_tui.engines.runner", str(exit_file), "--", *argv],
+                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                        env={**os.environ, **env}, start_new_session=True, close_fds=True,
+                    )
+                except OSError as exc:
+                    raise SparkTuiError(f"Cannot start {argv[0]}: {exc.strerror or exc}.") from None
+            record = ServerRecord(name=name, model=model, engine=engine, argv=argv, env=env, pid=process.pid,
+                                  port=port, host=host, log=str(log), started_at=time.time())
+            self._save(record)
+        return record
+
+    # --- looking ---
+    def status(self, record: ServerRecord, rules: list | None = None, sample_metrics: bool = True) -> ServerStatus:
+        lines = _tail(Path(record.log))
+        exit_info = _read_json(self.root / "exits" / f"{record.name}.json")
+        alive = _alive(record)
+        exit_code = exit_info.get("exit_code") if exit_info else None
+        uptime = time.time() - record.started_at if alive else None
+        progress = _progress(lines)
+        diagnosis = diagnose(lines, rules) if rules is not None else []
+        status = ServerStatus(record, "starting", progress, uptime, exit_code, diagnosis, last_lines=lines[-20:])
+        if not alive:
+            if record.stopped:
+                status.state = "stopped"
+            elif exit_code == 0:
+                status.state = "exited"
+            else:
+                status.state = "failed"
+            return status
+        if _healthy(record):
+            status.state = "ready"
+            if sample_metrics:
+                self._sample(status)
+        elif progress != "starting":
+            status.state = "loading"
+        return status
+
+    def _sample(self, status: ServerStatus) -> None:
+        """Scrape /metrics into the server's short history; rates come from the last minute of it."""
+        path = self.root / "metrics" / f"{status.record.name}.json"
+        history = [MetricsSample(**s) for s in (_read_json(path) or {}).get("samples", [])]
+        sample = scrape(status.record.url)
+        if sample is None:
+            return
+        history = [s for s in history if sample.t - s.t <= 120] + [sample]
+        if len(history) < 2:  # nothing recent to compare with: look again in a second
+            time.sleep(1.0)
+            again = scrape(status.record.url)
+            if again is not None:
+                history.append(again)
+        write_json_atomic(path, {"samples": [s.to_json() for s in history]})
+        status.metrics = history[-1]
+        status.generation_tokens_per_s, status.prompt_tokens_per_s = rates(history)
+
+    def record_sample(self, record: ServerRecord) -> None:
+        """Add one /metrics sample to the history (bench calls this before and after its load)."""
+        path = self.root / "metrics" / f"{record.name}.json"
+        sample = scrape(record.url)
+        if sample is None:
+            return
+        history = [MetricsSample(**s) for s in (_read_json(path) or {}).get("samples", [])]
+        history = [s for s in history if sample.t - s.t <= 120] + [sample]
+        write_json_atomic(path, {"samples": [s.to_json() for s in history]})
+
+    def wait_ready(self, record: ServerRecord, timeout: float, rules: list | None = None) -> ServerStatus:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status(record, rules, sample_metrics=False)
+            if status.state in ("ready", "failed", "exited", "stopped") or time.monotonic() > deadline:
+                return status
+            time.sleep(0.25)
+
+    # --- stopping ---
+    def stop(self, name: str, timeout: float = 15.0) -> ServerStatus:
+        with locked(self.lock_file):
+            records = self._read()
+            if name not in records:
+                raise UsageError(f"No server named '{name}'.", "List them with: spark-tui ps")
+            record = records[name]
+            if _alive(record):
+                _signal_group(record.pid, signal.SIGTERM)
+                deadline = time.monotonic() + timeout
+                while _group_alive(record.pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if _group_alive(record.pid):
+                    _signal_group(record.pid, signal.SIGKILL)
+                    while _group_alive(record.pid) and time.monotonic() < deadline + 5:
+                        time.sleep(0.1)
+            record.stopped = True
+            self._save(record)
+        return self.status(record, sample_metrics=False)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def next_free_port(host: str, start: int) -> int:
+    for port in range(start, start + 200):
+        if port_is_free(host, port):
+            return port
+    raise UsageError(f"No free port on {host} between {start} and {start + 199}.")
+
+
+def _default_name(model: str, port: int, records: dict[str, ServerRecord]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", model.rsplit("/", 1)[-1].lower()).strip("-") or "server"
+    name = f"{base}-{port}"
+    suffix = 2
+    while name in records and _alive(records[name]):
+        name = f"{base}-{port}-{suffix}"
+        suffix += 1
+    return name
+
+
+def _alive(record: ServerRecord) -> bool:
+    """Is the recorded runner still running (and still the same process, not a reused pid)?"""
+    import psutil
+
+    try:
+        process = psutil.Process(record.pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return abs(process.create_time() - record.started_at) < 5
+    except psutil.Error:
+        return False
+
+
+def _group_alive(pgid: int) -> bool:
+    import psutil
+
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return False
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _healthy(record: ServerRecord) -> bool:
+    import httpx  # HTTP to engines
+
+    try:
+        health = httpx.get(record.url + "/health", timeout=1.0)
+        if health.status_code != 200:
+            return False
+        models = httpx.get(record.url + "/v1/models", timeout=1.0)
+        return models.status_code == 200 and any(m.get("id") == record.model for m in models.json().get("data", []))
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _tail(path: Path, max_bytes: int = 256 * 1024) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            return fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+_PHASES = (
+    (re.compile(r"Application startup complete|Starting vLLM API server"), "serving"),
+    (re.compile(r"Capturing CUDA graph"), "capturing CUDA graphs"),
+    (re.compile(r"GPU KV cache size: ([\d,]+) tokens"), "KV cache {0} tokens"),
+    (re.compile(r"Model loading took ([\d.]+) GiB"), "weights loaded ({0} GiB)"),
+    (re.compile(r"Loading weights|Loading model|Loading safetensors"), "loading weights"),
+)
+
+
+def _progress(lines: list[str]) -> str:
+    """The furthest start-up phase the log shows."""
+    for pattern, label in _PHASES:
+        for line in reversed(lines):
+            match = pattern.search(line)
+            if match:
+                return label.format(*match.groups())
+    return "starting"
+
+
+def diagnose(lines: list[str], rules: list | None) -> list[dict[str, str]]:
+    """Known issues whose log patterns appear in the log: rule, title, and the line that matched."""
+    found: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for rule in rules or []:
+        for pattern in rule.log_patterns:
+            regex = re.compile(pattern)
+            line = next((ln for ln in reversed(lines) if regex.search(ln)), None)
+            if line is not None and rule.id not in seen:
+                seen.add(rule.id)
+                found.append({"rule": rule.id, "title": rule.generic_title, "line": line.strip()[:300]})
+    return found

@@ -1,0 +1,227 @@
+"""`spark-tui serve / ps / logs / stop / bench`: launch and watch engine servers (the CLI half of issue 4)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from spark_tui.errors import EXIT_UNKNOWN, SparkTuiError, UsageError
+
+
+def find_vllm(explicit: str | None) -> str:
+    """The vLLM executable: --vllm PATH, then SPARK_TUI_VLLM, then PATH."""
+    for candidate in (explicit, os.environ.get("SPARK_TUI_VLLM"), shutil.which("vllm")):
+        if not candidate:
+            continue
+        path = Path(candidate).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path.resolve())
+        if candidate in (explicit, os.environ.get("SPARK_TUI_VLLM")):
+            raise UsageError(f"{candidate} is not an executable vLLM.", "Point --vllm at the `vllm` in your venv.")
+    raise UsageError(
+        "No vLLM found: none on PATH and no --vllm given.",
+        "Install it (pip install 'spark-tui[vllm]', or NVIDIA's nvcr.io/nvidia/vllm container on DGX Spark) "
+        "or pass --vllm /path/to/venv/bin/vllm.",
+    )
+
+
+def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
+    from spark_tui.engines.supervisor import Supervisor, next_free_port
+    from spark_tui.report import render_text
+
+    if args.engine != "vllm":
+        raise UsageError("spark-tui serve launches vLLM only for now.", "Use --engine vllm (the default).")
+    port_text = str(args.port_text)
+    if port_text == "auto":
+        args.port = next_free_port(args.host, 8000)
+    else:
+        try:
+            args.port = int(port_text)
+        except ValueError:
+            raise UsageError(f"--port must be a number or 'auto', not '{port_text}'.") from None
+        if not 1 <= args.port <= 65535:
+            raise UsageError(f"--port must be between 1 and 65535, not {args.port}.")
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+        sys.stderr.write(f"spark-tui: warning: listening on {args.host} without --api-key lets anyone who can "
+                         "reach this machine use the server.\n")
+    executable = find_vllm(args.vllm) if not args.dry_run else (args.vllm or "vllm")
+    advice = advise(args)
+    if advice.verdict == "incompatible" and not args.force:
+        sys.stdout.write(render_text(advice))
+        raise SparkTuiError(f"{args.model} is incompatible here; not launching.",
+                            "Fix what the findings say, or pass --force to launch anyway.")
+    plan = advice.launch
+    argv = [executable, *plan.argv[1:]]
+    if args.api_key:
+        argv += ["--api-key", args.api_key]
+    if args.dry_run:
+        print(plan.command_line() + (" --api-key ***" if args.api_key else ""))
+        return 0
+    supervisor = Supervisor()
+    record = supervisor.launch(advice.model.id, "vllm", argv, dict(plan.env), args.host, args.port, args.name)
+    print(f"{record.name} {record.url}")
+    if args.wait is None:
+        return 0
+    from spark_tui.rules import load_all_rules
+
+    status = supervisor.wait_ready(record, args.wait, load_all_rules().rules)
+    print(f"{record.name}: {status.state} ({status.progress})")
+    if status.state == "ready":
+        return 0
+    for item in status.diagnosis:
+        print(f"  known issue [{item['rule']}] {item['title']}\n    {item['line']}")
+    if status.state in ("starting", "loading"):
+        sys.stderr.write(f"spark-tui: {record.name} is not ready after {args.wait:g} s; it keeps starting in the "
+                         f"background (spark-tui logs {record.name}).\n")
+    else:
+        sys.stderr.write(f"spark-tui: {record.name} {status.state} (exit code {status.exit_code}); "
+                         f"see spark-tui logs {record.name}.\n")
+    return EXIT_UNKNOWN
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from spark_tui.engines.supervisor import Supervisor
+    from spark_tui.rules import load_all_rules
+
+    supervisor = Supervisor()
+    rules = load_all_rules().rules
+    records = supervisor.records()
+    with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:  # servers are sampled in parallel
+        statuses = list(pool.map(lambda r: supervisor.status(r, rules), records))
+    if args.json:
+        print(json.dumps([s.to_json() for s in statuses], indent=2))
+        return 0
+    if not statuses:
+        print("No servers. Start one with: spark-tui serve MODEL")
+        return 0
+    print(f"{'NAME':28} {'STATE':9} {'PORT':>5} {'UPTIME':>8} {'GEN TOK/S':>9} {'RUN/WAIT':>8} {'KV':>5}  MODEL")
+    for s in statuses:
+        j = s.to_json()
+        uptime = "-" if j["uptime_s"] is None else f"{int(j['uptime_s'] // 60)}m{int(j['uptime_s'] % 60):02d}s"
+        tps = "-" if j["generation_tokens_per_s"] is None else f"{j['generation_tokens_per_s']:.1f}"
+        run = "-" if j["requests_running"] is None else f"{j['requests_running']}/{j['requests_waiting']}"
+        kv = "-" if j["kv_cache_usage"] is None else f"{j['kv_cache_usage'] * 100:.0f}%"
+        print(f"{s.record.name:28} {s.state:9} {s.record.port:>5} {uptime:>8} {tps:>9} {run:>8} {kv:>5}  "
+              f"{s.record.model}")
+        if s.state == "failed":
+            print(f"{'':28} exit code {s.exit_code}; " + "; ".join(
+                f"[{d['rule']}] {d['title']}" for d in s.diagnosis[:2]) or "see spark-tui logs " + s.record.name)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from spark_tui.engines.supervisor import Supervisor
+
+    supervisor = Supervisor()
+    record = supervisor.get(args.name)
+    path = Path(record.log)
+    try:
+        with open(path, errors="replace") as fh:
+            lines = fh.readlines()
+            sys.stdout.writelines(lines[-args.lines:])
+            sys.stdout.flush()
+            while args.follow:
+                line = fh.readline()
+                if line:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                    continue
+                if supervisor.status(record, sample_metrics=False).state in ("failed", "exited", "stopped"):
+                    return 0
+                time.sleep(0.2)
+    except FileNotFoundError:
+        raise UsageError(f"The log of {args.name} is gone ({path}).") from None
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from spark_tui.engines.supervisor import Supervisor
+
+    status = Supervisor().stop(args.name)
+    print(f"{args.name}: {status.state}" + (f" (exit code {status.exit_code})" if status.exit_code is not None else ""))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from spark_tui.engines.supervisor import Supervisor
+    from spark_tui.metrics.bench import run_bench
+
+    supervisor = Supervisor()
+    record = supervisor.get(args.name)
+    if supervisor.status(record, sample_metrics=False).state != "ready":
+        raise UsageError(f"{args.name} is not ready.", f"See spark-tui ps and spark-tui logs {args.name}.")
+    bound = _decode_bound(record.model)
+    supervisor.record_sample(record)
+    result = run_bench(record.url, record.model, requests=args.requests, concurrency=args.concurrency,
+                       prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, bound=bound)
+    supervisor.record_sample(record)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0 if result.failed == 0 else EXIT_UNKNOWN
+    print(f"{result.requests} requests, {result.concurrency} at a time, {result.failed} failed, "
+          f"{result.wall_s:.1f} s")
+    print(f"TTFT  p50 {result.ttft_ms['p50']:.0f} ms  p90 {result.ttft_ms['p90']:.0f} ms  "
+          f"p99 {result.ttft_ms['p99']:.0f} ms")
+    print(f"ITL   p50 {result.itl_ms['p50']:.1f} ms  p90 {result.itl_ms['p90']:.1f} ms  "
+          f"p99 {result.itl_ms['p99']:.1f} ms")
+    print(f"decode {result.per_stream_tokens_per_s:.1f} tok/s per stream, {result.output_tokens_per_s:.1f} tok/s "
+          "aggregate")
+    if result.percent_of_bound is not None:
+        print(f"       {result.percent_of_bound:.0f} % of the {result.bound_tokens_per_s:.0f} tok/s bandwidth bound")
+    return 0 if result.failed == 0 else EXIT_UNKNOWN
+
+
+def _decode_bound(model: str) -> float | None:
+    """The advisor's single-stream bound for this model on this machine (cached metadata; None if unknown)."""
+    from spark_tui.advisor import PlanOptions, advise
+    from spark_tui.hardware import resolve_hardware
+    from spark_tui.hub import load_model_facts
+    from spark_tui.rules import load_all_rules
+
+    try:
+        facts = load_model_facts(model)
+        advice = advise(facts, resolve_hardware("auto"), PlanOptions(), load_all_rules().rules)
+    except SparkTuiError:
+        return None
+    return advice.performance.decode_tokens_per_s_bound
+
+
+def add_parsers(sub: Any, add_planning: Any) -> None:
+    serve = sub.add_parser("serve", help="launch a vLLM server for MODEL, detached (survives SSH drops)")
+    serve.add_argument("model")
+    serve.add_argument("--revision", metavar="R")
+    add_planning(serve)
+    serve.add_argument("--port", dest="port_text", default="8000", metavar="N|auto")
+    serve.add_argument("--name", help="server name (default: from the model and port)")
+    serve.add_argument("--vllm", metavar="PATH", help="the vllm executable (default: SPARK_TUI_VLLM, then PATH)")
+    serve.add_argument("--api-key", help="require this key from clients (pass it when listening beyond 127.0.0.1)")
+    serve.add_argument("--wait", type=float, nargs="?", const=900.0, metavar="SECONDS",
+                       help="wait until ready (default 900 s); non-zero exit with the diagnosis if it fails")
+    serve.add_argument("--dry-run", action="store_true", help="print the command, launch nothing")
+    serve.add_argument("--force", action="store_true", help="launch even when the verdict is incompatible")
+    serve.add_argument("--offline", action="store_true")
+    serve.add_argument("--refresh", action="store_true")
+
+    ps = sub.add_parser("ps", help="servers spark-tui started: state, tok/s, KV use")
+    ps.add_argument("--json", action="store_true")
+    logs = sub.add_parser("logs", help="a server's log")
+    logs.add_argument("name")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--lines", type=int, default=200)
+    stop = sub.add_parser("stop", help="stop a server (SIGTERM to its group, then SIGKILL)")
+    stop.add_argument("name")
+    bench = sub.add_parser("bench", help="load a running server; TTFT, ITL, tok/s against the bandwidth bound")
+    bench.add_argument("name")
+    bench.add_argument("--concurrency", "-c", type=int, default=2)
+    bench.add_argument("--requests", "-n", type=int, default=8)
+    bench.add_argument("--prompt-tokens", type=int, default=64)
+    bench.add_argument("--max-tokens", type=int, default=64)
+    bench.add_argument("--json", action="store_true")

@@ -1,0 +1,192 @@
+"""Launch and watch, for real: the stand-in engine (tests/support/fake_vllm.py) is launched through the same code
+path as vLLM (as the `vllm` executable), detached; a fresh process re-attaches, benches it, reads its metrics,
+diagnoses a planted crash, and stops it with nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture
+def fake_vllm(tmp_path, monkeypatch, hub):
+    """A `vllm` executable that runs the stand-in, and a private state dir."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "vllm"
+    exe.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests/support/fake_vllm.py'} \"$@\"\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("FAKE_VLLM_DELAY", "0.6")
+    monkeypatch.setenv("FAKE_VLLM_TOKENS_PER_S", "50")
+    yield exe
+    # Whatever a failing test left behind: stop it, so no process outlives the test.
+    for process in psutil.process_iter(["cmdline"]):
+        if any("fake_vllm.py" in part for part in process.info["cmdline"] or []) and \
+                str(tmp_path) in " ".join(process.info["cmdline"] or []) + os.environ.get("SPARK_TUI_STATE_DIR", ""):
+            process.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ps(cli) -> list[dict]:
+    r = cli("ps", "--json")
+    assert r.code == 0, r.err
+    return json.loads(r.out)
+
+
+def wait_state(cli, name: str, states: tuple[str, ...], timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        server = next(s for s in ps(cli) if s["name"] == name)
+        if server["state"] in states:
+            return server
+        time.sleep(0.3)
+    raise AssertionError(f"{name} never reached {states}: {server}")
+
+
+def leftover(tmp_path: Path) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["cmdline"])
+            if any("fake_vllm.py" in part for part in p.info["cmdline"] or [])
+            and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_launch_detach_reattach_bench_stop(cli, fake_vllm, tmp_path):
+    port = free_port()
+    r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm", str(fake_vllm), "--port", str(port),
+            "--name", "qwen8")
+    assert r.code == 0, r.err
+    assert r.out.strip() == f"qwen8 http://127.0.0.1:{port}"  # the launching process has exited already
+    server = wait_state(cli, "qwen8", ("ready",))  # a fresh process re-attaches
+    assert server["model"] == "RedHatAI/Qwen3-8B-NVFP4" and server["engine"] == "vllm"
+    assert server["pid"] > 0 and server["url"] == f"http://127.0.0.1:{port}" and server["uptime_s"] > 0
+    assert set(server) >= {"generation_tokens_per_s", "prompt_tokens_per_s", "requests_running",
+                           "requests_waiting", "kv_cache_usage", "exit_code", "diagnosis"}
+    bench = cli("bench", "qwen8", "--concurrency", "2", "--requests", "4", "--max-tokens", "40", "--json")
+    assert bench.code == 0, bench.err
+    result = json.loads(bench.out)
+    assert result["requests"] == 4 and result["concurrency"] == 2 and result["failed"] == 0
+    assert abs(result["per_stream_tokens_per_s"] - 50) / 50 < 0.05, result  # the stand-in streams 50 tok/s
+    assert result["output_tokens_per_s"] > 50 and set(result["ttft_ms"]) == {"p50", "p90", "p99"}
+    assert result["bound_tokens_per_s"] and result["percent_of_bound"]
+    after = wait_state(cli, "qwen8", ("ready",))
+    assert after["generation_tokens_per_s"] > 0 and after["prompt_tokens_per_s"] > 0
+    logs = cli("logs", "qwen8")
+    assert "Application startup complete." in logs.out
+    stopped = cli("stop", "qwen8")
+    assert stopped.code == 0 and "stopped" in stopped.out
+    assert wait_state(cli, "qwen8", ("stopped",))["exit_code"] is not None
+    assert leftover(tmp_path) == []
+    again = cli("stop", "qwen8")  # already gone: fine, not an error
+    assert again.code == 0
+
+
+def test_planted_crash_is_diagnosed_with_its_rule(cli, fake_vllm, tmp_path):
+    crash = ("NotImplementedError: is_act_and_mul=False is supported only for unquantized, ModelOpt FP8, and "
+             "ModelOpt NvFp4 checkpoints")
+    r = cli("serve", "Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4", "--hardware", "gb10", "--vllm",
+            str(fake_vllm), "--port", str(free_port()), "--name", "nemo", "--force", "--wait", "20",
+            env={"FAKE_VLLM_CRASH": crash})
+    assert r.code == 3, (r.out, r.err)
+    assert "[vllm-ct-nvfp4-moe-nongated]" in r.out and "is_act_and_mul=False" in r.out
+    server = wait_state(cli, "nemo", ("failed",))
+    assert server["exit_code"] == 1
+    assert server["diagnosis"][0]["rule"] == "vllm-ct-nvfp4-moe-nongated"
+    assert "is_act_and_mul=False" in server["diagnosis"][0]["line"]
+    assert leftover(tmp_path) == []
+
+
+def test_incompatible_is_refused_without_force(cli, fake_vllm):
+    r = cli("serve", "Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4", "--hardware", "gb10", "--vllm",
+            str(fake_vllm), "--port", str(free_port()))
+    assert r.code == 3 and "incompatible here; not launching" in r.err and "--force" in r.err
+    assert ps(cli) == []
+
+
+def test_port_in_use_and_no_engine(cli, fake_vllm, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm", str(fake_vllm), "--port",
+                str(port))
+        assert r.code == 3 and f"Port {port} on 127.0.0.1 is already in use" in r.err
+    r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", env={"PATH": "/usr/bin:/bin"})
+    assert r.code == 3 and "No vLLM found" in r.err and "Traceback" not in r.err
+    r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--vllm", str(tmp_path / "nope"))
+    assert r.code == 3 and "is not an executable vLLM" in r.err
+
+
+def test_dry_run_prints_the_command(cli, fake_vllm):
+    r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--dry-run", "--port", "8123")
+    assert r.code == 0 and r.out.startswith("vllm serve RedHatAI/Qwen3-8B-NVFP4 --host 127.0.0.1 --port 8123")
+    assert ps(cli) == []
+
+
+def test_killed_from_outside_and_engine_that_exits_at_once(cli, fake_vllm, tmp_path):
+    cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm", str(fake_vllm), "--port",
+        str(free_port()), "--name", "victim")
+    server = wait_state(cli, "victim", ("ready",))
+    os.killpg(server["pid"], signal.SIGKILL)
+    dead = wait_state(cli, "victim", ("failed",))
+    assert dead["state"] == "failed"
+    # An engine that rejects its flags and exits straight away.
+    bad = tmp_path / "bin" / "vllm-bad"
+    bad.write_text("#!/bin/sh\necho 'error: unrecognized arguments: --bogus' >&2\nexit 2\n")
+    bad.chmod(0o755)
+    r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm", str(bad), "--port",
+            str(free_port()), "--name", "bad", "--wait", "10")
+    assert r.code == 3 and "failed (exit code 2)" in r.err
+    assert "unrecognized arguments" in cli("logs", "bad").out
+    assert leftover(tmp_path) == []
+
+
+def test_damaged_state_keeps_every_other_server(cli, fake_vllm, tmp_path):
+    for name in ("keep", "hurt"):
+        cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm", str(fake_vllm), "--port",
+            str(free_port()), "--name", name)
+    wait_state(cli, "keep", ("ready",))
+    folder = Path(os.environ["SPARK_TUI_STATE_DIR"]) / "servers"
+    keep = json.loads((folder / "keep.json").read_text())
+    keep["unknown_future_field"] = 1  # a newer version's record: still readable
+    (folder / "keep.json").write_text(json.dumps(keep))
+    hurt_pid = json.loads((folder / "hurt.json").read_text())["pid"]
+    (folder / "hurt.json").write_text("{not json")
+    assert [s["name"] for s in ps(cli)] == ["keep"]
+    assert list(folder.glob("hurt.damaged-*"))  # set aside for the user, not deleted
+    assert cli("stop", "keep").code == 0
+    os.killpg(hurt_pid, signal.SIGTERM)  # the damaged record's server: stopped by hand
+    deadline = time.monotonic() + 10
+    while leftover(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftover(tmp_path) == []
+
+
+def test_two_launches_at_once_are_both_recorded(cli, fake_vllm, tmp_path):
+    import concurrent.futures
+
+    ports = [free_port(), free_port()]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda i: cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm",
+                                               str(fake_vllm), "--port", str(ports[i]), "--name", f"twin{i}"),
+                                [0, 1]))
+    assert all(r.code == 0 for r in results), [r.err for r in results]
+    assert sorted(s["name"] for s in ps(cli)) == ["twin0", "twin1"]
+    for name in ("twin0", "twin1"):
+        wait_state(cli, name, ("ready",))
+        assert cli("stop", name).code == 0
+    assert leftover(tmp_path) == []

@@ -1,0 +1,162 @@
+"""A stand-in for `vllm serve`, for tests: same argv, vLLM-style start-up log lines, and the same HTTP interface
+(/health, /v1/models, streaming /v1/completions and /v1/chat/completions, /metrics with vLLM's metric names and
+real counters). Behaviour is set through environment variables:
+
+  FAKE_VLLM_DELAY=2.0          seconds of "loading" before the server answers /health
+  FAKE_VLLM_TOKENS_PER_S=50    generation speed of each stream
+  FAKE_VLLM_CRASH="line"       print this line (after the loading lines) and exit 1
+  FAKE_VLLM_HANG=1             print the loading lines, then never become ready
+  FAKE_VLLM_VERSION=0.28.0     what `vllm --version` prints
+
+Run as: python tests/support/fake_vllm.py serve MODEL --host 127.0.0.1 --port 8000 [any vLLM flags]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+def log(message: str) -> None:
+    stamp = time.strftime("%m-%d %H:%M:%S")
+    print(f"INFO {stamp} [fake_vllm.py] {message}", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--version"]:
+        print(os.environ.get("FAKE_VLLM_VERSION", "0.28.0"))
+        return 0
+    if argv[:1] != ["serve"] or len(argv) < 2:
+        print("usage: vllm serve MODEL [options]", file=sys.stderr)
+        return 2
+    model = argv[1]
+    options = {argv[i]: argv[i + 1] for i in range(2, len(argv) - 1) if argv[i].startswith("--")}
+    host, port = options.get("--host", "127.0.0.1"), int(options.get("--port", "8000"))
+    rate = float(os.environ.get("FAKE_VLLM_TOKENS_PER_S", "50"))
+    delay = float(os.environ.get("FAKE_VLLM_DELAY", "1.0"))
+    signal.signal(signal.SIGTERM, lambda *_: (log("Shutting down"), sys.exit(0)))
+
+    log(f"vLLM API server version {os.environ.get('FAKE_VLLM_VERSION', '0.28.0')}")
+    log(f"non-default args: {options}")
+    log(f"Loading weights for {model}")
+    time.sleep(delay / 2)
+    log("Model loading took 5.4321 GiB and 3.210000 seconds")
+    log("Available KV cache memory: 60.12 GiB")
+    log("GPU KV cache size: 437,760 tokens")
+    log("Maximum concurrency for 40,960 tokens per request: 10.69x")
+    if os.environ.get("FAKE_VLLM_CRASH"):
+        print(os.environ["FAKE_VLLM_CRASH"], flush=True)
+        return 1
+    log("Capturing CUDA graphs (mixed prefill-decode, PIECEWISE)")
+    time.sleep(delay / 2)
+    if os.environ.get("FAKE_VLLM_HANG"):
+        while True:
+            time.sleep(3600)
+
+    registry = CollectorRegistry()
+    labels = {"model_name": model, "engine": "0"}
+    generation = Counter("vllm:generation_tokens", "Number of generation tokens processed.", list(labels),
+                         registry=registry).labels(**labels)
+    prompt = Counter("vllm:prompt_tokens", "Number of prefill tokens processed.", list(labels),
+                     registry=registry).labels(**labels)
+    running = Gauge("vllm:num_requests_running", "Number of requests in model execution batches.", list(labels),
+                    registry=registry).labels(**labels)
+    waiting = Gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", list(labels),
+                    registry=registry).labels(**labels)
+    waiting.set(0)  # the stand-in never queues: every request runs at once
+    kv_usage = Gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", list(labels),
+                     registry=registry).labels(**labels)
+    ttft = Histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
+                     list(labels), registry=registry).labels(**labels)
+    itl = Histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.",
+                    list(labels), registry=registry).labels(**labels)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _json(self, status: int, body: object) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                self._json(200, {})
+            elif self.path == "/v1/models":
+                self._json(200, {"object": "list", "data": [{"id": model, "object": "model"}]})
+            elif self.path == "/metrics":
+                data = generate_latest(registry)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            else:
+                self._json(404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            chat = self.path == "/v1/chat/completions"
+            if self.path not in ("/v1/completions", "/v1/chat/completions"):
+                self._json(404, {"error": "not found"})
+                return
+            tokens = int(body.get("max_tokens") or 16)
+            prompt_text = json.dumps(body.get("messages")) if chat else str(body.get("prompt", ""))
+            prompt.inc(max(1, len(prompt_text.split())))
+            with lock:
+                running.inc()
+                kv_usage.set(min(1.0, running._value.get() * 0.05))
+            start = time.perf_counter()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            last = start
+            try:
+                for i in range(tokens):
+                    time.sleep(1.0 / rate)
+                    now = time.perf_counter()
+                    (ttft if i == 0 else itl).observe(now - (start if i == 0 else last))
+                    last = now
+                    choice = {"index": 0, "delta": {"content": " tok"}} if chat else {"index": 0, "text": " tok"}
+                    self._chunk(f"data: {json.dumps({'choices': [choice]})}\n\n")
+                    generation.inc()
+                self._chunk("data: [DONE]\n\n")
+                self._chunk("")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                with lock:
+                    running.dec()
+                    kv_usage.set(min(1.0, running._value.get() * 0.05))
+
+        def _chunk(self, text: str) -> None:
+            data = text.encode()
+            self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    log(f"Starting vLLM API server 0 on http://{host}:{port}")
+    log("Application startup complete.")
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
