@@ -27,8 +27,7 @@ def fake_nvml(memory_supported: bool = True, calls: list | None = None):
             return value
         return call
 
-    used_v2 = real["memory_used_bytes"] - 503_316_480  # the recorded v1 figure less the reservation
-    memory = (SimpleNamespace(total=real["memory_total_bytes"], used=used_v2) if memory_supported
+    memory = (SimpleNamespace(total=real["memory_total_bytes"], used=real["memory_used_bytes"]) if memory_supported
               else NotImplemented)
     return SimpleNamespace(
         NVMLError=pynvml.NVMLError, NVML_ERROR_NOT_SUPPORTED=pynvml.NVML_ERROR_NOT_SUPPORTED,
