@@ -14,6 +14,7 @@ from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.hardware.profiles import HardwareProfile
 from spark_tui.hub.facts import ModelFacts
 from spark_tui.hub.search import SearchHit
+from spark_tui.metrics.gpu import GpuSample
 from spark_tui.rules.model import CatalogEntry, LoadResult
 
 
@@ -35,6 +36,7 @@ class Services:
     catalog: list[CatalogEntry]
     engines: list[EngineStatus] = field(default_factory=list)
     docker: bool = False
+    sample_gpus: Callable[[], list[GpuSample]] = lambda: []  # NVML (call from a worker)
 
 
 def _cached_only(model: str) -> ModelFacts | None:
@@ -64,6 +66,7 @@ def default_services(extra_rules: list | None = None) -> Services:
     from spark_tui.hardware.profiles import load_profiles
     from spark_tui.hub import load_model_facts
     from spark_tui.hub.search import search_models
+    from spark_tui.metrics.gpu import GpuSampler
     from spark_tui.paths import data_dir
     from spark_tui.rules import load_all_rules, load_catalog
 
@@ -79,4 +82,5 @@ def default_services(extra_rules: list | None = None) -> Services:
         catalog=catalog,
         engines=engines,
         docker=shutil.which("docker") is not None,
+        sample_gpus=GpuSampler().sample,
     )

@@ -18,8 +18,9 @@ from spark_tui.errors import HubUnavailableError, SparkTuiError
 from spark_tui.hardware import DEFAULT_PLANNING_PROFILE, from_profile
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.services import Services
-from spark_tui.tui.messages import FactsLoaded, HardwareProbed, SearchFinished
+from spark_tui.tui.messages import FactsLoaded, HardwareProbed, Notice, SearchFinished, ServersPolled
 from spark_tui.tui.model_state import ModelRow
+from spark_tui.tui.server_state import ServersSnapshot, ServerView
 
 ENGINES = ("vllm", "trtllm", "llamacpp")
 
@@ -32,7 +33,8 @@ class SparkTuiApp(App[int]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, services: Services, hardware: str = "auto", refresh_from_hub: bool = True) -> None:
+    def __init__(self, services: Services, hardware: str = "auto", refresh_from_hub: bool = True,
+                 poll_servers: bool = True) -> None:
         super().__init__()
         self.services = services
         self.hardware_choice = hardware  # "auto" or a profile id
@@ -46,6 +48,10 @@ class SparkTuiApp(App[int]):
         self.refresh_from_hub = refresh_from_hub
         self._fetch_slots = threading.BoundedSemaphore(4)  # at most 4 Hub fetches at once
         self._refresh_timer: Timer | None = None
+        self.servers: dict[str, ServerView] = {}
+        self.gpus: list = []
+        self._server_timer: Timer | None = None
+        self._poll_servers = poll_servers  # tests that feed recorded samples turn the live polling off
         for entry in services.catalog:
             self.rows[entry.id] = ModelRow(entry.id, "catalog", use_case=entry.use_case)
         self.rule_problems = list(services.rules.problems)
@@ -135,6 +141,83 @@ class SparkTuiApp(App[int]):
                 self.load_model(hit.id)
             row.downloads, row.likes = hit.downloads, hit.likes
         self.refresh_views()
+
+    # --- servers (the Servers screen polls only while it is open) ---
+    def start_server_polling(self) -> None:
+        if not self._poll_servers:
+            return
+        self.poll_servers()
+        if self._server_timer is None:
+            self._server_timer = self.set_interval(1.0, self.poll_servers)
+
+    def stop_server_polling(self) -> None:
+        if self._server_timer is not None:
+            self._server_timer.stop()
+            self._server_timer = None
+
+    @work(thread=True, exclusive=True, group="servers")
+    def poll_servers(self) -> None:
+        from spark_tui.engines.supervisor import Supervisor
+        from spark_tui.metrics.scrape import scrape
+
+        supervisor = Supervisor()
+        statuses = [supervisor.status(r, self.services.rules.rules, sample_metrics=False) for r in
+                    supervisor.records()]
+        metrics = {s.record.name: scrape(s.record.url) if s.state == "ready" else None for s in statuses}
+        try:
+            gpus = self.services.sample_gpus()
+        except Exception:  # NVML trouble never takes the screen down
+            gpus = []
+        self.post_message(ServersPolled(ServersSnapshot(statuses, metrics, gpus)))
+
+    def on_servers_polled(self, message: ServersPolled) -> None:
+        snapshot = message.snapshot
+        names = set()
+        for status in snapshot.statuses:
+            name = status.record.name
+            names.add(name)
+            view = self.servers.get(name) or ServerView(status)
+            view.status = status
+            view.add(snapshot.metrics.get(name))
+            self.servers[name] = view
+        for gone in set(self.servers) - names:
+            del self.servers[gone]
+        self.gpus = snapshot.gpus
+        self.refresh_views()
+
+    def launch(self, argv: list[str], row: ModelRow) -> None:
+        advice = row.advice
+        env = dict(advice.launch.env) if advice and advice.launch else {}
+        self._launch_worker(argv, row.id, env)
+
+    @work(thread=True, group="launch")
+    def _launch_worker(self, argv: list[str], model: str, env: dict[str, str]) -> None:
+        from spark_tui.engines.supervisor import Supervisor
+        from spark_tui.serve_cli import find_vllm
+
+        try:
+            executable = find_vllm(None)
+            options = dict(zip(argv[3::2], argv[4::2], strict=False))
+            host, port = options.get("--host", "127.0.0.1"), int(options.get("--port", "8000"))
+            record = Supervisor().launch(model, "vllm", [executable, *argv[1:]], env, host, port)
+        except (SparkTuiError, ValueError) as exc:
+            self.post_message(Notice(f"Not launched: {exc}", "error"))
+            return
+        self.post_message(Notice(f"Launched {record.name} at {record.url}; it keeps running if you quit."))
+
+    @work(thread=True, group="stop")
+    def stop_server(self, name: str) -> None:
+        from spark_tui.engines.supervisor import Supervisor
+
+        try:
+            status = Supervisor().stop(name)
+        except SparkTuiError as exc:
+            self.post_message(Notice(str(exc), "error"))
+            return
+        self.post_message(Notice(f"{name}: {status.state}."))
+
+    def on_notice(self, message: Notice) -> None:
+        self.notify(message.message, severity=message.severity)  # type: ignore[arg-type]
 
     # --- advice (pure, on the UI thread) ---
     def options_for(self, row: ModelRow) -> PlanOptions:

@@ -7,6 +7,7 @@ from textual.message import Message
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.hub.facts import ModelFacts
 from spark_tui.hub.search import SearchHit
+from spark_tui.tui.server_state import ServersSnapshot
 
 
 class FactsLoaded(Message):
@@ -32,3 +33,18 @@ class SearchFinished(Message):
         self.query = query
         self.hits = hits
         self.error = error
+
+
+class ServersPolled(Message):
+    def __init__(self, snapshot: ServersSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class Notice(Message):
+    """A sentence from a worker for the user (launch, stop)."""
+
+    def __init__(self, message: str, severity: str = "information") -> None:
+        super().__init__()
+        self.message = message
+        self.severity = severity

@@ -37,6 +37,7 @@ class MainScreen(Screen[None]):
         Binding("e", "cycle_engine", "Engine"),
         Binding("h", "pick_hardware", "Hardware"),
         Binding("r", "rules", "Rules"),
+        Binding("S", "servers", "Servers"),
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
@@ -195,6 +196,11 @@ class MainScreen(Screen[None]):
                 self.spark.set_hardware(choice)
 
         self.app.push_screen(HardwareScreen(self.spark.hardware_choice), chosen)
+
+    def action_servers(self) -> None:
+        from spark_tui.tui.screens.servers import ServersScreen
+
+        self.app.push_screen(ServersScreen())
 
     def action_rules(self) -> None:
         from spark_tui.tui.screens.rules import RulesScreen

@@ -30,6 +30,7 @@ class ModelScreen(Screen[None]):
         Binding("e", "cycle_engine", "Engine"),
         Binding("l", "focus_len", "max-model-len"),
         Binding("u", "focus_util", "utilization"),
+        Binding("L", "launch", "Launch"),
     ]
 
     def __init__(self, model: str) -> None:
@@ -126,6 +127,22 @@ class ModelScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(advice.launch.command_line())
         self.notify("Launch command copied (OSC 52: works over SSH in most terminals).", title="Copied")
+
+    def action_launch(self) -> None:
+        from spark_tui.tui.screens.launch import LaunchScreen
+        from spark_tui.tui.screens.servers import ServersScreen
+
+        advice = self.row.advice
+        if advice is None or advice.launch is None or advice.engine != "vllm":
+            self.notify("Launching is for vLLM plans (press e to pick vLLM).", severity="warning")
+            return
+
+        def confirmed(argv: list[str] | None) -> None:
+            if argv:
+                self.spark.launch(argv, self.row)
+                self.app.push_screen(ServersScreen())
+
+        self.app.push_screen(LaunchScreen(advice.launch), confirmed)
 
     def action_cycle_engine(self) -> None:
         from spark_tui.tui.app import ENGINES

@@ -1,0 +1,46 @@
+"""Confirm a launch: the exact command and environment, editable before it runs."""
+
+from __future__ import annotations
+
+import shlex
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from spark_tui.advisor.types import LaunchPlan
+
+
+class LaunchScreen(ModalScreen[list[str] | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, plan: LaunchPlan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="launch-dialog"):
+            yield Label("Launch this server? Enter runs it (detached), Esc cancels. Edit the command if you like.")
+            env = " ".join(f"{k}={v}" for k, v in self.plan.env.items())
+            yield Static(Text(f"environment: {env}" if env else "environment: (nothing added)", style="dim"))
+            yield Input(shlex.join(self.plan.argv), id="launch-command")
+            yield Static(id="launch-error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            argv = shlex.split(event.value)
+        except ValueError as exc:
+            self.query_one("#launch-error", Static).update(Text(f"Cannot read that command: {exc}", style="red"))
+            return
+        if len(argv) < 3 or argv[1] != "serve":
+            self.query_one("#launch-error", Static).update(
+                Text("The command must be: vllm serve MODEL [options]", style="red"))
+            return
+        self.dismiss(argv)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

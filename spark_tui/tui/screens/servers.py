@@ -1,0 +1,163 @@
+"""Running servers: state, live log, generation/prompt tokens/s sparklines, requests, KV cache, TTFT/ITL, and the
+GPU (utilisation, memory per process or the unified pool, power, temperature), refreshed about once a second."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, Sparkline, Static
+
+from spark_tui.metrics.gpu import GpuSample
+from spark_tui.tui.server_state import ServerView
+
+if TYPE_CHECKING:
+    from spark_tui.tui.app import SparkTuiApp
+
+STATE_STYLE = {"ready": "bold green", "starting": "yellow", "loading": "yellow", "failed": "bold red",
+               "stopped": "dim", "exited": "dim"}
+GIB = 1024**3
+
+
+class ServersScreen(Screen[None]):
+    AUTO_FOCUS = "#servers"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("x", "stop", "Stop server"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = False
+
+    @property
+    def spark(self) -> SparkTuiApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="servers", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="sparks"):
+            with Vertical():
+                yield Label("generation tok/s", id="gen-label")
+                yield Sparkline([], id="gen-spark")
+            with Vertical():
+                yield Label("prompt tok/s", id="prompt-label")
+                yield Sparkline([], id="prompt-spark")
+        yield Static(id="server-detail")
+        yield Static(id="server-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.ready = True
+        table = self.query_one("#servers", DataTable)
+        for key, label in (("name", "Server"), ("state", "State"), ("port", "Port"), ("uptime", "Up"),
+                           ("gen", "gen tok/s"), ("run", "run/wait"), ("kv", "KV"), ("model", "Model")):
+            table.add_column(label, key=key)
+        self.spark.start_server_polling()
+        self.refresh_from_app()
+
+    def on_unmount(self) -> None:
+        self.spark.stop_server_polling()
+
+    def selected(self) -> ServerView | None:
+        table = self.query_one("#servers", DataTable)
+        if table.row_count == 0:
+            return None
+        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return self.spark.servers.get(name)
+
+    def refresh_from_app(self) -> None:
+        if not self.ready:
+            return
+        table = self.query_one("#servers", DataTable)
+        current = self.selected()
+        table.clear()
+        for name, view in self.spark.servers.items():
+            s = view.status
+            gen = f"{view.generation_rate[-1]:.1f}" if view.generation_rate and s.state == "ready" else "—"
+            m = view.samples[-1] if view.samples and s.state == "ready" else None
+            table.add_row(name, Text(s.state, style=STATE_STYLE.get(s.state, "")), str(s.record.port),
+                          _uptime(s.uptime_s), gen,
+                          f"{m.requests_running:.0f}/{m.requests_waiting:.0f}" if m else "—",
+                          f"{m.kv_cache_usage * 100:.0f}%" if m and m.kv_cache_usage is not None else "—",
+                          s.record.model, key=name)
+        if current is not None and current.status.record.name in table.rows:
+            table.move_cursor(row=table.get_row_index(current.status.record.name))
+        self.show_selected()
+
+    def show_selected(self) -> None:
+        view = self.selected()
+        detail = self.query_one("#server-detail", Static)
+        log = self.query_one("#server-log", Static)
+        gen, prompt = self.query_one("#gen-spark", Sparkline), self.query_one("#prompt-spark", Sparkline)
+        if view is None:
+            detail.update(Text("No servers. Open a model (Enter) and press L to launch it.", style="dim"))
+            log.update("")
+            gen.data, prompt.data = [], []
+            return
+        gen.data, prompt.data = list(view.generation_rate), list(view.prompt_rate)
+        self.query_one("#gen-label", Label).update(
+            f"generation tok/s {view.generation_rate[-1]:.1f}" if view.generation_rate else "generation tok/s")
+        self.query_one("#prompt-label", Label).update(
+            f"prompt tok/s {view.prompt_rate[-1]:.1f}" if view.prompt_rate else "prompt tok/s")
+        detail.update(detail_text(view, self.spark.gpus))
+        log.update(Text("\n".join(view.status.last_lines[-12:]), style="dim", overflow="fold"))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_selected()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_stop(self) -> None:
+        view = self.selected()
+        if view is not None:
+            self.spark.stop_server(view.status.record.name)
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def detail_text(view: ServerView, gpus: list[GpuSample]) -> Text:
+    s = view.status
+    text = Text(overflow="fold")
+    text.append(f"{s.record.name}", style="bold")
+    text.append(f"  {s.state}", style=STATE_STYLE.get(s.state, ""))
+    text.append(f" · {s.progress} · {s.record.url}")
+    if s.exit_code is not None:
+        text.append(f" · exit code {s.exit_code}")
+    text.append("\n")
+    m = view.samples[-1] if view.samples else None
+    if m is not None and m.ttft_count:
+        text.append(f"TTFT mean {m.ttft_sum / m.ttft_count * 1000:.0f} ms")
+        if m.itl_count:
+            text.append(f" · inter-token {m.itl_sum / m.itl_count * 1000:.1f} ms")
+        text.append("\n")
+    for gpu in gpus:
+        text.append(f"GPU{gpu.index} {gpu.utilization_pct if gpu.utilization_pct is not None else 'n/a'}% · ")
+        if gpu.unified and gpu.host:
+            text.append(f"unified {(gpu.host.total - gpu.host.available) / GIB:.1f}/{gpu.host.total / GIB:.1f} GiB "
+                        f"(available {gpu.host.available / GIB:.1f}, free {gpu.host.free / GIB:.1f}, "
+                        f"page cache {gpu.host.cached / GIB:.1f})")
+        elif gpu.memory_used_bytes is not None and gpu.memory_total_bytes:
+            text.append(f"{gpu.memory_used_bytes / GIB:.1f}/{gpu.memory_total_bytes / GIB:.1f} GiB")
+        used = [f"pid {p.pid} {p.used_bytes / GIB:.1f} GiB" for p in gpu.processes if p.used_bytes is not None]
+        if used:
+            text.append(" · " + ", ".join(used[:3]))
+        text.append(f" · {gpu.power_w:.0f} W" if gpu.power_w is not None else " · power n/a")
+        text.append(f" · {gpu.temperature_c} °C" if gpu.temperature_c is not None else "")
+        text.append(f" · {gpu.sm_clock_mhz} MHz\n" if gpu.sm_clock_mhz is not None else "\n")
+    for item in s.diagnosis:
+        text.append("known issue ", style="bold red" if s.state == "failed" else "yellow")
+        text.append(f"[{item['rule']}] {item['title']}\n")
+        text.append(f"  {item['line']}\n", style="dim")
+    return text

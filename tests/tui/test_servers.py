@@ -1,0 +1,117 @@
+"""The Servers screen: a real launch of the stand-in engine from the app (model → L → Enter), live numbers, stop;
+and snapshots of the screen fed with recorded samples."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from textual.widgets import DataTable
+
+from spark_tui.engines.supervisor import ServerRecord, ServerStatus
+from spark_tui.metrics.gpu import GpuSample, ProcessMemory
+from spark_tui.metrics.scrape import MetricsSample
+from spark_tui.tui.app import SparkTuiApp
+from spark_tui.tui.messages import ServersPolled
+from spark_tui.tui.screens.servers import ServersScreen
+from spark_tui.tui.server_state import ServersSnapshot
+from tests.tui.conftest import services, settle
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture
+def fake_engine(tmp_path, monkeypatch, hub):
+    exe = tmp_path / "vllm"
+    exe.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests/support/fake_vllm.py'} \"$@\"\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("SPARK_TUI_VLLM", str(exe))
+    monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("FAKE_VLLM_DELAY", "0.5")
+    return exe
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fake_processes() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["cmdline"]) if any("fake_vllm.py" in c for c in p.info["cmdline"] or [])
+            and p.status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
+    app = SparkTuiApp(services(), hardware="gb10")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#models", DataTable)
+        table.move_cursor(row=table.get_row_index("RedHatAI/Qwen3-8B-NVFP4"))
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("L")
+        await pilot.pause()
+        field = app.screen.query_one("#launch-command")
+        assert field.value.startswith("vllm serve RedHatAI/Qwen3-8B-NVFP4 --host 127.0.0.1 --port 8000")
+        field.value = field.value.replace("--port 8000", f"--port {free_port()}")  # the command is editable
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.1)
+            views = list(app.servers.values())
+            if views and views[0].status.state == "ready" and len(views[0].samples) >= 2:
+                break
+        assert isinstance(app.screen, ServersScreen)
+        assert app.servers, [n.message for n in app._notifications]
+        view = next(iter(app.servers.values()))
+        assert view.status.state == "ready" and view.status.record.model == "RedHatAI/Qwen3-8B-NVFP4"
+        cells = [str(c) for c in app.screen.query_one("#servers", DataTable).get_row(view.status.record.name)]
+        assert cells[1] == "ready"
+        await pilot.press("x")
+        for _ in range(100):
+            await pilot.pause(0.1)
+            if next(iter(app.servers.values())).status.state == "stopped":
+                break
+        assert next(iter(app.servers.values())).status.state == "stopped"
+    assert fake_processes() == []
+
+
+def recorded_snapshot(t0: float = 1_800_000_000.0) -> list[ServersSnapshot]:
+    """Ten seconds of a server under load, and the H100 sample recorded next to nvidia-smi."""
+    record = ServerRecord(name="qwen3-8b-nvfp4-8000", model="RedHatAI/Qwen3-8B-NVFP4", engine="vllm",
+                          argv=["vllm", "serve", "RedHatAI/Qwen3-8B-NVFP4"], env={}, pid=4242, port=8000,
+                          host="127.0.0.1", log="/dev/null", started_at=t0 - 600)
+    lines = ["INFO [fake_vllm.py] Model loading took 5.4321 GiB and 3.210000 seconds",
+             "INFO [fake_vllm.py] GPU KV cache size: 437,760 tokens",
+             "INFO [fake_vllm.py] Application startup complete."]
+    fixture = json.loads((ROOT / "tests/fixtures/nvml/sampler-h100.json").read_text())["sample"][0]
+    gpu = GpuSample(**{**fixture, "processes": tuple(ProcessMemory(**p) for p in fixture["processes"]),
+                       "host": None})
+    snapshots = []
+    for i in range(12):
+        status = ServerStatus(record, "ready", "serving", 600.0 + i, None, [], last_lines=lines)
+        sample = MetricsSample(t0 + i, 1000 + 95.0 * i * i / 4, 300 + 40.0 * i, 2, 1, 0.12 + 0.01 * i,
+                               0.8, 4, 2.0, 100)
+        snapshots.append(ServersSnapshot([status], {record.name: sample}, [gpu]))
+    return snapshots
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_servers_screen_snapshot(snap_compare, hub, size):
+    app = SparkTuiApp(services(), hardware="gb10", poll_servers=False)
+
+    async def feed(pilot):
+        await settle(app, pilot)
+        await pilot.press("S")
+        await pilot.pause()
+        for snapshot in recorded_snapshot():
+            app.post_message(ServersPolled(snapshot))
+            await pilot.pause()
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=size, run_before=feed)
