@@ -23,7 +23,7 @@ async def shoot(name: str, size: tuple[int, int], steps) -> None:
     from spark_tui.tui.app import SparkTuiApp
     from tests.tui.conftest import services, settle
 
-    app = SparkTuiApp(services(), hardware="gb10")
+    app = SparkTuiApp(services(), hardware="gb10", poll_servers=False)
     async with app.run_test(size=size) as pilot:
         await settle(app, pilot)
         await steps(app, pilot)
@@ -62,6 +62,16 @@ async def main() -> None:
     async def hardware(app, pilot):
         await pilot.press("h")
 
+    async def servers(app, pilot):
+        from spark_tui.tui.messages import ServersPolled
+        from tests.tui.test_servers import recorded_snapshot
+
+        await pilot.press("S")
+        await pilot.pause()
+        for snapshot in recorded_snapshot():  # recorded samples, as in the snapshot test
+            app.post_message(ServersPolled(snapshot))
+            await pilot.pause()
+
     await shoot("main-120x40", (120, 40), catalog)
     await shoot("main-80x24", (80, 24), catalog)
     await shoot("search-120x40", (120, 40), search)
@@ -69,6 +79,7 @@ async def main() -> None:
     await shoot("model-80x24", (80, 24), detail)
     await shoot("rules-120x40", (120, 40), rules)
     await shoot("hardware-120x40", (120, 40), hardware)
+    await shoot("servers-120x40", (120, 40), servers)
 
 
 if __name__ == "__main__":
