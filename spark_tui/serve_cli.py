@@ -31,6 +31,19 @@ def find_vllm(explicit: str | None) -> str:
     )
 
 
+def engine_version_of(executable: str) -> str | None:
+    """`vllm --version` of the executable that will run (it imports torch: seconds, so only at launch)."""
+    import re
+    import subprocess
+
+    try:
+        out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"(\d+\.\d+(?:\.\d+)?(?:[a-z0-9.+]*)?)", out.stdout)
+    return match.group(1) if match and out.returncode == 0 else None
+
+
 def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
     from spark_tui.engines.supervisor import Supervisor, next_free_port
     from spark_tui.report import render_text
@@ -51,6 +64,8 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
         sys.stderr.write(f"spark-tui: warning: listening on {args.host} without --api-key lets anyone who can "
                          "reach this machine use the server.\n")
     executable = find_vllm(args.vllm) if not args.dry_run else (args.vllm or "vllm")
+    if args.engine_version is None and not args.dry_run:
+        args.engine_version = engine_version_of(executable)  # the rules judge the vLLM that will really run
     advice = advise(args)
     if advice.verdict == "incompatible" and not args.force:
         sys.stdout.write(render_text(advice))

@@ -190,3 +190,14 @@ def test_two_launches_at_once_are_both_recorded(cli, fake_vllm, tmp_path):
         wait_state(cli, name, ("ready",))
         assert cli("stop", name).code == 0
     assert leftover(tmp_path) == []
+
+
+def test_serve_advises_for_the_version_of_the_vllm_it_runs(cli, fake_vllm, tmp_path):
+    # The stand-in says it is vLLM 0.12.0: the plan must use that era's defaults (utilization 0.9, not 0.92).
+    r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "h100", "--vllm", str(fake_vllm), "--port",
+            str(free_port()), "--name", "old", "--wait", "20", env={"FAKE_VLLM_VERSION": "0.12.0"})
+    assert r.code == 0, r.err
+    log = cli("logs", "old").out
+    assert "--gpu-memory-utilization 0.9 " in log
+    assert cli("stop", "old").code == 0
+    assert leftover(tmp_path) == []
