@@ -87,6 +87,8 @@ def _round(value: float | None) -> float | None:
 class Supervisor:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or state_dir()
+        # A long-lived supervisor (the app's) re-reads a log and re-matches rules only when the log changed.
+        self._log_cache: dict[str, tuple[tuple[int, int], list[str], list[dict[str, str]]]] = {}
         self.lock_file = self.root / "servers.lock"
 
     # --- the records: one JSON file per server, so damage to one never loses the others ---
@@ -152,14 +154,15 @@ class Supervisor:
         return record
 
     # --- looking ---
-    def status(self, record: ServerRecord, rules: list | None = None, sample_metrics: bool = True) -> ServerStatus:
-        lines = _tail(Path(record.log))
+    def status(self, record: ServerRecord, rules: list | None = None, sample_metrics: bool = True,
+               answering: bool = False) -> ServerStatus:
+        """`answering`: the caller just got /metrics from this server, so /health need not be asked again."""
+        lines, diagnosis = self._log(record, rules)
         exit_info = _read_json(self.root / "exits" / f"{record.name}.json")
         alive = _alive(record)
         exit_code = exit_info.get("exit_code") if exit_info else None
         uptime = time.time() - record.started_at if alive else None
         progress = _progress(lines)
-        diagnosis = diagnose(lines, rules) if rules is not None else []
         status = ServerStatus(record, "starting", progress, uptime, exit_code, diagnosis, last_lines=lines[-20:])
         if not alive:
             if record.stopped:
@@ -169,13 +172,27 @@ class Supervisor:
             else:
                 status.state = "failed"
             return status
-        if _healthy(record):
+        if answering or _healthy(record):
             status.state = "ready"
             if sample_metrics:
                 self._sample(status)
         elif progress != "starting":
             status.state = "loading"
         return status
+
+    def _log(self, record: ServerRecord, rules: list | None) -> tuple[list[str], list[dict[str, str]]]:
+        try:
+            st = os.stat(record.log)
+            key = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            return [], []
+        cached = self._log_cache.get(record.name)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        lines = _tail(Path(record.log))
+        diagnosis = diagnose(lines, rules) if rules is not None else []
+        self._log_cache[record.name] = (key, lines, diagnosis)
+        return lines, diagnosis
 
     def _sample(self, status: ServerStatus) -> None:
         """Scrape /metrics into the server's short history; rates come from the last minute of it."""
@@ -292,13 +309,15 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 def _healthy(record: ServerRecord) -> bool:
-    import httpx  # HTTP to engines
+    import httpx
+
+    from spark_tui.engines.http import client
 
     try:
-        health = httpx.get(record.url + "/health", timeout=1.0)
+        health = client().get(record.url + "/health", timeout=1.0)
         if health.status_code != 200:
             return False
-        models = httpx.get(record.url + "/v1/models", timeout=1.0)
+        models = client().get(record.url + "/v1/models", timeout=1.0)
         return models.status_code == 200 and any(m.get("id") == record.model for m in models.json().get("data", []))
     except (httpx.HTTPError, ValueError):
         return False

@@ -68,10 +68,12 @@ def parse(text: str, t: float | None = None) -> MetricsSample:
 
 
 def scrape(url: str, timeout: float = 1.0) -> MetricsSample | None:
-    import httpx  # HTTP to engines
+    import httpx
+
+    from spark_tui.engines.http import client
 
     try:
-        response = httpx.get(url.rstrip("/") + "/metrics", timeout=timeout)
+        response = client().get(url.rstrip("/") + "/metrics", timeout=timeout)
     except httpx.HTTPError:
         return None
     if response.status_code != 200:

@@ -7,6 +7,7 @@ computes advice (pure and fast) whenever the hardware, the engine or a model's o
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from textual import work
 from textual.app import App
@@ -52,6 +53,7 @@ class SparkTuiApp(App[int]):
         self.gpus: list = []
         self._server_timer: Timer | None = None
         self._poll_servers = poll_servers  # tests that feed recorded samples turn the live polling off
+        self._supervisor: Any = None  # one for the app's life: it caches what it read of the logs
         for entry in services.catalog:
             self.rows[entry.id] = ModelRow(entry.id, "catalog", use_case=entry.use_case)
         self.rule_problems = list(services.rules.problems)
@@ -160,10 +162,20 @@ class SparkTuiApp(App[int]):
         from spark_tui.engines.supervisor import Supervisor
         from spark_tui.metrics.scrape import scrape
 
-        supervisor = Supervisor()
-        statuses = [supervisor.status(r, self.services.rules.rules, sample_metrics=False) for r in
-                    supervisor.records()]
-        metrics = {s.record.name: scrape(s.record.url) if s.state == "ready" else None for s in statuses}
+        if self._supervisor is None:
+            self._supervisor = Supervisor()
+        supervisor = self._supervisor
+        statuses, metrics = [], {}
+        for record in supervisor.records():
+            known = self.servers.get(record.name)
+            # A server that was ready answers /metrics; that answer stands in for /health this second.
+            sample = scrape(record.url) if known is not None and known.status.state == "ready" else None
+            status = supervisor.status(record, self.services.rules.rules, sample_metrics=False,
+                                       answering=sample is not None)
+            if status.state == "ready" and sample is None:
+                sample = scrape(record.url)
+            statuses.append(status)
+            metrics[record.name] = sample
         try:
             gpus = self.services.sample_gpus()
         except Exception:  # NVML trouble never takes the screen down
@@ -256,10 +268,16 @@ class SparkTuiApp(App[int]):
         if self._refresh_timer is not None:
             self._refresh_timer.stop()
         self._refresh_timer = None
+        # Only the screen on top is drawn now; the ones below redraw when they come back (on_screen_resume).
         for screen in self.screen_stack:
-            refresh = getattr(screen, "refresh_from_app", None)
-            if refresh is not None:
-                refresh()
+            screen.stale = True  # type: ignore[attr-defined]
+        self.redraw_if_stale(self.screen)
+
+    def redraw_if_stale(self, screen: object) -> None:
+        refresh = getattr(screen, "refresh_from_app", None)
+        if refresh is not None and getattr(screen, "stale", True):
+            screen.stale = False  # type: ignore[attr-defined]
+            refresh()
 
     # --- actions shared by the screens ---
     def set_hardware(self, choice: str) -> None:

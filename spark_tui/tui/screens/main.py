@@ -93,6 +93,9 @@ class MainScreen(Screen[None]):
     def _matches_search(self, row: ModelRow) -> bool:
         return bool(self.search_query) and self.search_query.lower() in row.id.lower()
 
+    def on_screen_resume(self) -> None:
+        self.spark.redraw_if_stale(self)
+
     def refresh_from_app(self) -> None:
         if not self.ready:
             return

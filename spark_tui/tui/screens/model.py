@@ -70,6 +70,9 @@ class ModelScreen(Screen[None]):
             self.query_one("#util", Input).value = f"{row.gpu_memory_utilization:g}"
         self.refresh_from_app()
 
+    def on_screen_resume(self) -> None:
+        self.spark.redraw_if_stale(self)
+
     def refresh_from_app(self) -> None:
         if not self.ready:
             return

@@ -62,6 +62,9 @@ class RulesScreen(Screen[None]):
             rules = [r for r in rules if r.severity == self.severity_filter]
         return rules
 
+    def on_screen_resume(self) -> None:
+        self.spark.redraw_if_stale(self)
+
     def refresh_from_app(self) -> None:
         if not self.ready:
             return

@@ -70,22 +70,31 @@ class ServersScreen(Screen[None]):
         name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
         return self.spark.servers.get(name)
 
+    def on_screen_resume(self) -> None:
+        self.spark.redraw_if_stale(self)
+
     def refresh_from_app(self) -> None:
         if not self.ready:
             return
         table = self.query_one("#servers", DataTable)
         current = self.selected()
-        table.clear()
+        same_rows = [str(k.value) for k in table.rows] == list(self.spark.servers)
+        if not same_rows:
+            table.clear()
         for name, view in self.spark.servers.items():
             s = view.status
             gen = f"{view.generation_rate[-1]:.1f}" if view.generation_rate and s.state == "ready" else "—"
             m = view.samples[-1] if view.samples and s.state == "ready" else None
-            table.add_row(name, Text(s.state, style=STATE_STYLE.get(s.state, "")), str(s.record.port),
-                          _uptime(s.uptime_s), gen,
-                          f"{m.requests_running:.0f}/{m.requests_waiting:.0f}" if m else "—",
-                          f"{m.kv_cache_usage * 100:.0f}%" if m and m.kv_cache_usage is not None else "—",
-                          s.record.model, key=name)
-        if current is not None and current.status.record.name in table.rows:
+            cells = (name, Text(s.state, style=STATE_STYLE.get(s.state, "")), str(s.record.port),
+                     _uptime(s.uptime_s), gen, f"{m.requests_running:.0f}/{m.requests_waiting:.0f}" if m else "—",
+                     f"{m.kv_cache_usage * 100:.0f}%" if m and m.kv_cache_usage is not None else "—", s.record.model)
+            if same_rows:  # numbers change every second; rebuilding the table each time would cost CPU
+                for column, value in zip(("state", "uptime", "gen", "run", "kv"), (cells[1], *cells[3:7]),
+                                         strict=True):
+                    table.update_cell(name, column, value)
+            else:
+                table.add_row(*cells, key=name)
+        if not same_rows and current is not None and current.status.record.name in table.rows:
             table.move_cursor(row=table.get_row_index(current.status.record.name))
         self.show_selected()
 
@@ -104,8 +113,8 @@ class ServersScreen(Screen[None]):
             f"generation tok/s {view.generation_rate[-1]:.1f}" if view.generation_rate else "generation tok/s")
         self.query_one("#prompt-label", Label).update(
             f"prompt tok/s {view.prompt_rate[-1]:.1f}" if view.prompt_rate else "prompt tok/s")
-        detail.update(detail_text(view, self.spark.gpus))
-        log.update(Text("\n".join(view.status.last_lines[-12:]), style="dim", overflow="fold"))
+        _update_if_changed(detail, detail_text(view, self.spark.gpus))
+        _update_if_changed(log, Text("\n".join(view.status.last_lines[-12:]), style="dim", overflow="fold"))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_selected()
@@ -117,6 +126,13 @@ class ServersScreen(Screen[None]):
         view = self.selected()
         if view is not None:
             self.spark.stop_server(view.status.record.name)
+
+
+def _update_if_changed(widget: Static, text: Text) -> None:
+    """Redraw only when the words changed: most seconds the log and the state read the same."""
+    if getattr(widget, "_shown", None) != text.plain:
+        widget._shown = text.plain  # type: ignore[attr-defined]
+        widget.update(text)
 
 
 def _uptime(seconds: float | None) -> str:

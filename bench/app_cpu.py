@@ -1,0 +1,71 @@
+"""The app's own CPU use while the Servers screen is open on a running server (it scrapes /metrics, reads the log
+and samples the GPU once a second). Uses the vLLM stand-in and the Hub emulator; runs the app under tmux.
+
+    python bench/app_cpu.py [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.support.hub_emulator import HubEmulator  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    exe = shutil.which("spark-tui")
+    work = Path(tempfile.mkdtemp())
+    hub = HubEmulator().start()
+    fake = work / "vllm"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests/support/fake_vllm.py'} \"$@\"\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(work / "hf"), "SPARK_TUI_CACHE_DIR": str(work / "c"),
+           "SPARK_TUI_STATE_DIR": str(work / "s"), "FAKE_VLLM_DELAY": "0.5", "TERM": "xterm-256color"}
+    subprocess.run([exe, "serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm", str(fake), "--port",
+                    "auto", "--name", "bench", "--wait", "30"], env=env, check=True, capture_output=True)
+    exports = " ".join(f"{k}={env[k]}" for k in ("HF_ENDPOINT", "HF_HOME", "SPARK_TUI_CACHE_DIR",
+                                                 "SPARK_TUI_STATE_DIR", "TERM"))
+    session = f"cpu-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+                    f"env {exports} {exe} --hardware gb10"], check=True)
+    try:
+        time.sleep(6)
+        if not os.environ.get("BENCH_IDLE"):
+            subprocess.run(["tmux", "send-keys", "-t", session, "S"], check=True)
+        time.sleep(5)
+        pane_pid = int(subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_pid}"],
+                                      capture_output=True, text=True, check=True).stdout)
+        app = psutil.Process(pane_pid)
+        screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                text=True).stdout
+        assert os.environ.get("BENCH_IDLE") or ("bench" in screen and "ready" in screen), screen
+        before, start = app.cpu_times(), time.perf_counter()
+        time.sleep(args.seconds)
+        after, wall = app.cpu_times(), time.perf_counter() - start
+        used = (after.user - before.user) + (after.system - before.system)
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        print(f"app CPU with the Servers screen open on a ready server: {used / wall * 100:.2f} % of one core "
+              f"over {wall:.0f} s")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([exe, "stop", "bench"], env=env, capture_output=True)
+        hub.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
