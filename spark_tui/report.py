@@ -55,7 +55,7 @@ def advice_to_json(advice: Advice) -> dict[str, Any]:
             "trust_remote_code": m.trust_remote_code, "gated": m.gated, "license": m.license,
             "notes": list(m.notes),
         },
-        "hardware": _hardware_json(h),
+        "hardware": hardware_to_json(h),
         "memory": None if mem is None else {
             "budget_bytes": mem.budget_bytes, "total_bytes": mem.total_bytes,
             "gpu_memory_utilization": mem.gpu_memory_utilization, "utilization_source": mem.utilization_source,
@@ -76,7 +76,7 @@ def advice_to_json(advice: Advice) -> dict[str, Any]:
     }
 
 
-def _hardware_json(h: HardwareFacts) -> dict[str, Any]:
+def hardware_to_json(h: HardwareFacts) -> dict[str, Any]:
     return {
         "name": h.name, "gpu_name": h.gpu_name, "compute_capability": h.compute_capability,
         "unified_memory": h.unified_memory, "memory_bytes": h.memory_bytes, "bandwidth_gbps": h.bandwidth_gbps,
@@ -87,10 +87,6 @@ def _hardware_json(h: HardwareFacts) -> dict[str, Any]:
         "host_memory_free_bytes": h.host_memory_free_bytes, "host_page_cache_bytes": h.host_page_cache_bytes,
         "notes": list(h.notes),
     }
-
-
-def hardware_to_json(h: HardwareFacts) -> dict[str, Any]:
-    return _hardware_json(h)
 
 
 def use_color(stream: Any = None) -> bool:

@@ -196,30 +196,26 @@ class Supervisor:
 
     def _sample(self, status: ServerStatus) -> None:
         """Scrape /metrics into the server's short history; rates come from the last minute of it."""
-        path = self.root / "metrics" / f"{status.record.name}.json"
-        history = [MetricsSample(**s) for s in (_read_json(path) or {}).get("samples", [])]
-        sample = scrape(status.record.url)
-        if sample is None:
+        history = self.record_sample(status.record)
+        if not history:
             return
-        history = [s for s in history if sample.t - s.t <= 120] + [sample]
         if len(history) < 2:  # nothing recent to compare with: look again in a second
             time.sleep(1.0)
-            again = scrape(status.record.url)
-            if again is not None:
-                history.append(again)
-        write_json_atomic(path, {"samples": [s.to_json() for s in history]})
+            history = self.record_sample(status.record) or history
         status.metrics = history[-1]
         status.generation_tokens_per_s, status.prompt_tokens_per_s = rates(history)
 
-    def record_sample(self, record: ServerRecord) -> None:
-        """Add one /metrics sample to the history (bench calls this before and after its load)."""
-        path = self.root / "metrics" / f"{record.name}.json"
+    def record_sample(self, record: ServerRecord) -> list[MetricsSample]:
+        """Add one /metrics sample to the server's history (the last two minutes, kept on disk so any process
+        sees it: `bench` adds one before and after its load); returns the history, empty if none answered."""
         sample = scrape(record.url)
         if sample is None:
-            return
+            return []
+        path = self.root / "metrics" / f"{record.name}.json"
         history = [MetricsSample(**s) for s in (_read_json(path) or {}).get("samples", [])]
         history = [s for s in history if sample.t - s.t <= 120] + [sample]
         write_json_atomic(path, {"samples": [s.to_json() for s in history]})
+        return history
 
     def wait_ready(self, record: ServerRecord, timeout: float, rules: list | None = None) -> ServerStatus:
         deadline = time.monotonic() + timeout

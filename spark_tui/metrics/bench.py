@@ -59,14 +59,16 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def one_request(url: str, model: str, prompt_tokens: int, max_tokens: int, timeout: float) -> RequestTiming:
-    import httpx  # HTTP to engines
+    import httpx
+
+    from spark_tui.engines.http import client
 
     body = {"model": model, "prompt": PROMPT_WORD * prompt_tokens, "max_tokens": max_tokens, "stream": True,
             "temperature": 0, "ignore_eos": True}
     start = time.perf_counter()
     stamps: list[float] = []
     try:
-        with httpx.stream("POST", url.rstrip("/") + "/v1/completions", json=body, timeout=timeout) as response:
+        with client().stream("POST", url.rstrip("/") + "/v1/completions", json=body, timeout=timeout) as response:
             if response.status_code != 200:
                 return RequestTiming(0, [], 0, time.perf_counter() - start, f"HTTP {response.status_code}")
             for line in response.iter_lines():
