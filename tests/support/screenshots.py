@@ -32,25 +32,21 @@ async def shoot(name: str, size: tuple[int, int], steps) -> None:
     print(OUT / f"{name}.svg")
 
 
-async def select(app, pilot, model: str) -> None:
-    table = app.screen.query_one("#models", DataTable)
-    table.move_cursor(row=table.get_row_index(model))
-    await pilot.pause()
-
-
 async def main() -> None:
+    from tests.tui.conftest import select_row
+
     async def catalog(app, pilot):
-        await select(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+        await select_row(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
 
     async def search(app, pilot):
         from tests.tui.conftest import settle
 
         await pilot.press("slash", *"Nemotron", "enter")
         await settle(app, pilot)
-        await select(app, pilot, "Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4")
+        await select_row(app, pilot, "Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4")
 
     async def detail(app, pilot):
-        await select(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+        await select_row(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
         await pilot.press("enter")
 
     async def rules(app, pilot):

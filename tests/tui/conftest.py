@@ -35,6 +35,15 @@ async def settle(app: SparkTuiApp, pilot, rounds: int = 200) -> None:
                          ", ".join(r.id for r in app.rows.values() if r.loading))
 
 
+async def select_row(app: SparkTuiApp, pilot, model: str) -> None:
+    """Put the models table's cursor on a model (as arrow keys would)."""
+    from textual.widgets import DataTable
+
+    table = app.screen.query_one("#models", DataTable)
+    table.move_cursor(row=table.get_row_index(model))
+    await pilot.pause()
+
+
 @pytest.fixture
 def make_app(hub):
     def build(hardware: str = "gb10", **overrides) -> SparkTuiApp:

@@ -10,7 +10,7 @@ from spark_tui.hardware import resolve_hardware
 from spark_tui.rules.model import LoadResult
 from spark_tui.tui.screens.model import ModelScreen
 from spark_tui.tui.screens.rules import RulesScreen
-from tests.tui.conftest import services, settle
+from tests.tui.conftest import select_row, services, settle
 
 
 def table_rows(app) -> dict[str, list]:
@@ -23,8 +23,7 @@ def text_of(app, selector: str) -> str:
 
 
 async def open_model(app, pilot, model: str) -> None:
-    table = app.screen.query_one("#models", DataTable)
-    table.move_cursor(row=table.get_row_index(model))
+    await select_row(app, pilot, model)
     await pilot.press("enter")
     await pilot.pause()
     assert isinstance(app.screen, ModelScreen)
@@ -171,9 +170,7 @@ async def test_hub_unreachable_shows_cache_with_offline_marker(make_app, hub):
         rows = table_rows(app)
         assert rows["RedHatAI/Qwen3-8B-NVFP4"][1] == "OK"  # from the cache
         assert rows["RedHatAI/Qwen3-32B-NVFP4"][1] == "⚠ error"  # never cached: says why below
-        table = app.screen.query_one("#models", DataTable)
-        table.move_cursor(row=table.get_row_index("RedHatAI/Qwen3-32B-NVFP4"))
-        await pilot.pause()
+        await select_row(app, pilot, "RedHatAI/Qwen3-32B-NVFP4")
         assert "Cannot reach the Hub" in text_of(app, "#summary")
 
 
@@ -184,9 +181,7 @@ async def test_gated_row_says_how_to_get_access(make_app):
         await pilot.press("slash", *"Llama-3.1-8B", "enter")
         await settle(app, pilot)
         assert table_rows(app)["meta-llama/Llama-3.1-8B"][1] == "⚠ gated"
-        table = app.screen.query_one("#models", DataTable)
-        table.move_cursor(row=table.get_row_index("meta-llama/Llama-3.1-8B"))
-        await pilot.pause()
+        await select_row(app, pilot, "meta-llama/Llama-3.1-8B")
         assert "Request access at" in text_of(app, "#summary")
 
 

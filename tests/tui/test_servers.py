@@ -18,7 +18,7 @@ from spark_tui.tui.app import SparkTuiApp
 from spark_tui.tui.messages import ServersPolled
 from spark_tui.tui.screens.servers import ServersScreen
 from spark_tui.tui.server_state import ServersSnapshot
-from tests.tui.conftest import services, settle
+from tests.tui.conftest import select_row, services, settle
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -51,8 +51,7 @@ async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
     app = SparkTuiApp(services(), hardware="gb10")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        table = app.screen.query_one("#models", DataTable)
-        table.move_cursor(row=table.get_row_index("RedHatAI/Qwen3-8B-NVFP4"))
+        await select_row(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
         await pilot.press("enter")
         await pilot.pause()
         await pilot.press("L")

@@ -4,17 +4,10 @@ fixed engine list). Update after an intended change with: pytest tests/tui/test_
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable
 
-from tests.tui.conftest import settle
+from tests.tui.conftest import select_row, settle
 
 SIZES = [(80, 24), (120, 40)]
-
-
-async def _select(app, pilot, model: str) -> None:
-    table = app.screen.query_one("#models", DataTable)
-    table.move_cursor(row=table.get_row_index(model))
-    await pilot.pause()
 
 
 class TestMainScreen:
@@ -24,7 +17,7 @@ class TestMainScreen:
 
         async def ready(pilot):
             await settle(app, pilot)
-            await _select(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+            await select_row(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
 
         assert snap_compare(app, terminal_size=size, run_before=ready)
 
@@ -36,7 +29,7 @@ class TestModelScreen:
 
         async def ready(pilot):
             await settle(app, pilot)
-            await _select(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
+            await select_row(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
             await pilot.press("enter")
             await pilot.pause()
 
