@@ -268,6 +268,8 @@ class SparkTuiApp(App[int]):
         if self._refresh_timer is not None:
             self._refresh_timer.stop()
         self._refresh_timer = None
+        if not self.screen_stack:  # quitting: a redraw queued just before has nothing left to draw
+            return
         # Only the screen on top is drawn now; the ones below redraw when they come back (on_screen_resume).
         for screen in self.screen_stack:
             screen.stale = True  # type: ignore[attr-defined]

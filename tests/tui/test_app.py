@@ -281,3 +281,12 @@ async def test_input_focus_does_not_swallow_typing_into_filters(make_app):
         await pilot.press("slash", *"fz")  # typed into the search box, not taken as filter keys
         assert app.screen.query_one("#search", Input).value == "fz"
         assert app.screen.quant_filter == "all" and app.screen.fits_only is False
+
+
+async def test_a_redraw_that_lands_after_quitting_is_harmless(make_app):
+    # Seen in CI: a coalesced redraw queued by a worker ran after the screens were gone (ScreenStackError).
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+    assert not app.screen_stack
+    app._refresh_now()  # must be a no-op, not an exception
