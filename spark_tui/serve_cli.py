@@ -3,45 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
-import shutil
+import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from spark_tui.errors import EXIT_UNKNOWN, SparkTuiError, UsageError
-
-
-def find_vllm(explicit: str | None) -> str:
-    """The vLLM executable: --vllm PATH, then SPARK_TUI_VLLM, then PATH."""
-    for candidate in (explicit, os.environ.get("SPARK_TUI_VLLM"), shutil.which("vllm")):
-        if not candidate:
-            continue
-        path = Path(candidate).expanduser()
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path.resolve())
-        if candidate in (explicit, os.environ.get("SPARK_TUI_VLLM")):
-            raise UsageError(f"{candidate} is not an executable vLLM.", "Point --vllm at the `vllm` in your venv.")
-    raise UsageError(
-        "No vLLM found: none on PATH and no --vllm given.",
-        "Install it (pip install 'spark-tui[vllm]', or NVIDIA's nvcr.io/nvidia/vllm container on DGX Spark) "
-        "or pass --vllm /path/to/venv/bin/vllm.",
-    )
-
-
-def engine_version_of(executable: str) -> str | None:
-    """`vllm --version` of the executable that will run (it imports torch: seconds, so only at launch)."""
-    import re
-    import subprocess
-
-    try:
-        out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=120, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.search(r"(\d+\.\d+(?:\.\d+)?(?:[a-z0-9.+]*)?)", out.stdout)
-    return match.group(1) if match and out.returncode == 0 else None
 
 
 def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
@@ -63,23 +33,44 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         sys.stderr.write(f"spark-tui: warning: listening on {args.host} without --api-key lets anyone who can "
                          "reach this machine use the server.\n")
-    executable = find_vllm(args.vllm) if not args.dry_run else (args.vllm or "vllm")
-    if args.engine_version is None and not args.dry_run:
-        args.engine_version = engine_version_of(executable)  # the rules judge the vLLM that will really run
+    from spark_tui.engines.runtime import resolve_runtime, version_of
+    from spark_tui.settings import load_serve_settings
+
+    runtime = None
+    if args.dry_run:  # show the command for whatever runtime there is; none is fine (the plain plan)
+        with contextlib.suppress(UsageError):
+            runtime = resolve_runtime(load_serve_settings(), args.runtime, args.vllm, args.image)
+    else:
+        runtime = resolve_runtime(load_serve_settings(), args.runtime, args.vllm, args.image)
+        if not runtime.image_present:
+            sys.stderr.write(f"spark-tui: docker does not have {runtime.image} yet; it pulls it first (many GB).\n")
+        if args.engine_version is None:
+            args.engine_version = version_of(runtime)  # the rules judge the vLLM that will really run
     advice = advise(args)
     if advice.verdict == "incompatible" and not args.force:
         sys.stdout.write(render_text(advice))
         raise SparkTuiError(f"{args.model} is incompatible here; not launching.",
                             "Fix what the findings say, or pass --force to launch anyway.")
+    from spark_tui.hardware.pressure import memory_pressure
+
+    warning = memory_pressure(advice.hardware)
+    if warning:
+        sys.stderr.write(f"spark-tui: warning: {warning}\n")
     plan = advice.launch
-    argv = [executable, *plan.argv[1:]]
+    argv = list(plan.argv)
     if args.api_key:
         argv += ["--api-key", args.api_key]
-    if args.dry_run:
-        print(plan.command_line() + (" --api-key ***" if args.api_key else ""))
+    if args.dry_run or runtime is None:
+        if runtime is not None:
+            argv = runtime.command(argv, args.name or "NAME", args.host, args.port, dict(plan.env))
+        shown = ["***" if i and argv[i - 1] == "--api-key" else part for i, part in enumerate(argv)]
+        env = "".join(f"{k}={shlex.quote(v)} " for k, v in plan.env.items()) if runtime is None or \
+            runtime.kind == "local" else ""
+        print(env + shlex.join(shown))
         return 0
     supervisor = Supervisor()
-    record = supervisor.launch(advice.model.id, "vllm", argv, dict(plan.env), args.host, args.port, args.name)
+    record = supervisor.launch(advice.model.id, "vllm", argv, dict(plan.env), args.host, args.port, args.name,
+                               runtime=runtime)
     print(f"{record.name} {record.url}")
     if args.wait is None:
         return 0
@@ -109,6 +100,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     supervisor = Supervisor()
     rules = load_all_rules().rules
     records = supervisor.records()
+    records += supervisor.external(records)
     with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:  # servers are sampled in parallel
         statuses = list(pool.map(lambda r: supervisor.status(r, rules), records))
     if args.json:
@@ -167,17 +159,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from spark_tui.engines.supervisor import Supervisor
-    from spark_tui.metrics.bench import run_bench
 
     supervisor = Supervisor()
-    record = supervisor.get(args.name)
-    if supervisor.status(record, sample_metrics=False).state != "ready":
-        raise UsageError(f"{args.name} is not ready.", f"See spark-tui ps and spark-tui logs {args.name}.")
-    bound = _decode_bound(record.model)
-    supervisor.record_sample(record)
-    result = run_bench(record.url, record.model, requests=args.requests, concurrency=args.concurrency,
-                       prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, bound=bound)
-    supervisor.record_sample(record)
+    result = bench_server(supervisor, args.name, requests=args.requests, concurrency=args.concurrency,
+                          prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0 if result.failed == 0 else EXIT_UNKNOWN
@@ -192,6 +177,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if result.percent_of_bound is not None:
         print(f"       {result.percent_of_bound:.0f} % of the {result.bound_tokens_per_s:.0f} tok/s bandwidth bound")
     return 0 if result.failed == 0 else EXIT_UNKNOWN
+
+
+def bench_server(supervisor: Any, name: str, requests: int = 8, concurrency: int = 2, prompt_tokens: int = 64,
+                 max_tokens: int = 64) -> Any:
+    """Load a ready server (the CLI's `bench` and the app's `b`), against the advisor's bound; the result is kept
+    with the server so `ps --json` and the Servers screen show it."""
+    from spark_tui.metrics.bench import run_bench
+
+    record = supervisor.get(name, include_external=True)  # a vLLM started elsewhere can be measured too
+    if supervisor.status(record, sample_metrics=False).state != "ready":
+        raise UsageError(f"{name} is not ready.", f"See spark-tui ps and spark-tui logs {name}.")
+    bound = _decode_bound(record.model)
+    supervisor.record_sample(record)
+    result = run_bench(record.url, record.model, requests=requests, concurrency=concurrency,
+                       prompt_tokens=prompt_tokens, max_tokens=max_tokens, bound=bound)
+    supervisor.record_sample(record)
+    supervisor.save_bench(record, result.to_json())
+    return result
 
 
 def _decode_bound(model: str) -> float | None:
@@ -216,7 +219,12 @@ def add_parsers(sub: Any, add_planning: Any) -> None:
     add_planning(serve)
     serve.add_argument("--port", dest="port_text", default="8000", metavar="N|auto")
     serve.add_argument("--name", help="server name (default: from the model and port)")
-    serve.add_argument("--vllm", metavar="PATH", help="the vllm executable (default: SPARK_TUI_VLLM, then PATH)")
+    serve.add_argument("--runtime", choices=["auto", "local", "container"],
+                       help="run vLLM from a local executable or a container image (default: the setting, else "
+                       "auto: a local vllm, else a vLLM image docker has)")
+    serve.add_argument("--vllm", metavar="PATH", help="the vllm executable (default: the setting, then PATH)")
+    serve.add_argument("--image", metavar="IMAGE", help="the container image (default: the setting, else the "
+                       "newest nvcr.io/nvidia/vllm docker has)")
     serve.add_argument("--api-key", help="require this key from clients (pass it when listening beyond 127.0.0.1)")
     serve.add_argument("--wait", type=float, nargs="?", const=900.0, metavar="SECONDS",
                        help="wait until ready (default 900 s); non-zero exit with the diagnosis if it fails")

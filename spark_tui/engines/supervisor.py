@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spark_tui.engines.runtime import VllmRuntime, container_name
 from spark_tui.errors import SparkTuiError, UsageError
 from spark_tui.files import locked, write_json_atomic
 from spark_tui.metrics.scrape import MetricsSample, rates, scrape
@@ -45,6 +46,10 @@ class ServerRecord:
     started_at: float
     stopped: bool = False
     version: int = STATE_VERSION
+    container: str | None = None  # the container's name when the engine runs in docker
+    docker: str | None = None  # the docker CLI that started it (and will stop it)
+    image: str | None = None
+    external: bool = False  # found listening, not started by spark-tui
 
     @property
     def url(self) -> str:
@@ -64,6 +69,7 @@ class ServerStatus:
     generation_tokens_per_s: float | None = None
     prompt_tokens_per_s: float | None = None
     last_lines: list[str] = field(default_factory=list)
+    bench: dict[str, Any] | None = None  # the last `spark-tui bench` (or the app's b) result, with "at"
 
     def to_json(self) -> dict[str, Any]:
         m = self.metrics
@@ -76,7 +82,8 @@ class ServerStatus:
             "requests_running": None if m is None else int(m.requests_running),
             "requests_waiting": None if m is None else int(m.requests_waiting),
             "kv_cache_usage": None if m is None else m.kv_cache_usage,
-            "exit_code": self.exit_code, "diagnosis": self.diagnosis, "log": self.record.log,
+            "exit_code": self.exit_code, "diagnosis": self.diagnosis, "log": self.record.log or None,
+            "external": self.record.external, "bench": self.bench,
         }
 
 
@@ -90,6 +97,7 @@ class Supervisor:
         # A long-lived supervisor (the app's) re-reads a log and re-matches rules only when the log changed.
         self._log_cache: dict[str, tuple[tuple[int, int], list[str], list[dict[str, str]]]] = {}
         self.lock_file = self.root / "servers.lock"
+        self._json_cache: dict[str, tuple[tuple[int, int], dict[str, Any] | None]] = {}
 
     # --- the records: one JSON file per server, so damage to one never loses the others ---
     def _read(self) -> dict[str, ServerRecord]:
@@ -113,16 +121,46 @@ class Supervisor:
         with locked(self.lock_file):
             return list(self._read().values())
 
-    def get(self, name: str) -> ServerRecord:
+    def get(self, name: str, include_external: bool = False) -> ServerRecord:
         records = {r.name: r for r in self.records()}
+        if name not in records and include_external:
+            records.update({r.name: r for r in self.external(list(records.values()))})
         if name not in records:
             known = ", ".join(sorted(records)) or "none"
             raise UsageError(f"No server named '{name}'.", f"Known: {known}. List them with: spark-tui ps")
         return records[name]
 
+    def external(self, records: list[ServerRecord] | None = None) -> list[ServerRecord]:
+        """vLLM servers listening on this machine that spark-tui did not start (this user's processes: another
+        user's sockets are not ours to see). Records for display only; they have no log and `stop` leaves them."""
+        import psutil
+
+        records = records if records is not None else self.records()
+        ours = {r.pid for r in records}
+        # A server of ours in a container is not in our process group; its port tells it apart.
+        our_ports = {r.port for r in records if _alive(r)}
+        found = []
+        for process in psutil.process_iter(["pid", "cmdline", "create_time"]):
+            cmdline = process.info["cmdline"] or []
+            if not _is_vllm_server(cmdline):
+                continue
+            try:
+                if os.getpgid(process.pid) in ours:
+                    continue
+                ports = [c.laddr for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+            except (psutil.Error, ProcessLookupError, PermissionError):
+                continue
+            for laddr in [a for a in ports if a.port not in our_ports][:1]:
+                host = laddr.ip if laddr.ip not in ("0.0.0.0", "::") else "127.0.0.1"
+                found.append(ServerRecord(name=f"external-{laddr.port}", model=_served_model(cmdline), engine="vllm",
+                                          argv=list(cmdline), env={}, pid=process.pid, port=laddr.port, host=host,
+                                          log="", started_at=process.info["create_time"], external=True))
+        return found
+
     # --- launching ---
     def launch(self, model: str, engine: str, argv: list[str], env: dict[str, str], host: str, port: int,
-               name: str | None = None) -> ServerRecord:
+               name: str | None = None, runtime: VllmRuntime | None = None) -> ServerRecord:
+        """Start `argv` (the plan's `vllm serve …`, run by `runtime`; as given when there is none), detached."""
         if not port_is_free(host, port):
             raise UsageError(f"Port {port} on {host} is already in use.", "Pass --port N, or --port auto for the "
                              "next free one.")
@@ -133,10 +171,14 @@ class Supervisor:
             name = name or _default_name(model, port, records)
             if name in records and _alive(records[name]):
                 raise UsageError(f"A server named '{name}' is already running.", f"Stop it: spark-tui stop {name}")
+            in_container = runtime is not None and runtime.kind == "container"
+            if runtime is not None:
+                argv = runtime.command(argv, name, host, port, env)
             log = self.root / "logs" / f"{name}.log"
             exit_file = self.root / "exits" / f"{name}.json"
             exit_file.unlink(missing_ok=True)
             (self.root / "metrics" / f"{name}.json").unlink(missing_ok=True)
+            (self.root / "bench" / f"{name}.json").unlink(missing_ok=True)  # a new server: old results no longer hold
             with open(log, "ab") as out:
                 out.write(f"--- spark-tui: {' '.join(argv)}\n".encode())
                 out.flush()
@@ -149,7 +191,10 @@ class Supervisor:
                 except OSError as exc:
                     raise SparkTuiError(f"Cannot start {argv[0]}: {exc.strerror or exc}.") from None
             record = ServerRecord(name=name, model=model, engine=engine, argv=argv, env=env, pid=process.pid,
-                                  port=port, host=host, log=str(log), started_at=time.time())
+                                  port=port, host=host, log=str(log), started_at=time.time(),
+                                  container=container_name(name) if in_container else None,
+                                  docker=runtime.executable if in_container and runtime else None,
+                                  image=runtime.image if in_container and runtime else None)
             self._save(record)
         return record
 
@@ -158,12 +203,13 @@ class Supervisor:
                answering: bool = False) -> ServerStatus:
         """`answering`: the caller just got /metrics from this server, so /health need not be asked again."""
         lines, diagnosis = self._log(record, rules)
-        exit_info = _read_json(self.root / "exits" / f"{record.name}.json")
+        exit_info = self._cached_json(self.root / "exits" / f"{record.name}.json")
         alive = _alive(record)
         exit_code = exit_info.get("exit_code") if exit_info else None
         uptime = time.time() - record.started_at if alive else None
         progress = _progress(lines)
-        status = ServerStatus(record, "starting", progress, uptime, exit_code, diagnosis, last_lines=lines[-20:])
+        status = ServerStatus(record, "starting", progress, uptime, exit_code, diagnosis, last_lines=lines[-20:],
+                              bench=self._cached_json(self.root / "bench" / f"{record.name}.json"))
         if not alive:
             if record.stopped:
                 status.state = "stopped"
@@ -171,6 +217,8 @@ class Supervisor:
                 status.state = "exited"
             else:
                 status.state = "failed"
+            if record.container and not record.stopped:
+                status.progress = f"its container may still run: spark-tui stop {record.name} removes it"
             return status
         if answering or _healthy(record):
             status.state = "ready"
@@ -179,6 +227,21 @@ class Supervisor:
         elif progress != "starting":
             status.state = "loading"
         return status
+
+    def save_bench(self, record: ServerRecord, result: dict[str, Any]) -> None:
+        write_json_atomic(self.root / "bench" / f"{record.name}.json", {**result, "at": time.time()})
+
+    def _cached_json(self, path: Path) -> dict[str, Any] | None:
+        """A small JSON file re-read only when it changed (the app looks every second)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = (st.st_size, st.st_mtime_ns)
+        cached = self._json_cache.get(str(path))
+        if cached is None or cached[0] != key:
+            cached = self._json_cache[str(path)] = (key, _read_json(path))
+        return cached[1]
 
     def _log(self, record: ServerRecord, rules: list | None) -> tuple[list[str], list[dict[str, str]]]:
         try:
@@ -230,8 +293,15 @@ class Supervisor:
         with locked(self.lock_file):
             records = self._read()
             if name not in records:
+                outsider = next((r for r in self.external(list(records.values())) if r.name == name), None)
+                if outsider is not None:
+                    raise UsageError(f"{name} was not started by spark-tui; it is left alone.",
+                                     f"Stop it yourself if you mean to: kill {outsider.pid}")
                 raise UsageError(f"No server named '{name}'.", "List them with: spark-tui ps")
             record = records[name]
+            if record.container and record.docker:
+                # The docker CLI's death would not end the container: ask docker itself, whatever the CLI's state.
+                _docker_stop(record.docker, record.container, timeout)
             if _alive(record):
                 _signal_group(record.pid, signal.SIGTERM)
                 deadline = time.monotonic() + timeout
@@ -299,6 +369,12 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def _docker_stop(docker: str, container: str, timeout: float) -> None:
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run([docker, "stop", "-t", str(int(timeout)), container], capture_output=True,
+                       timeout=timeout + 15, check=False)
+
+
 def _signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
@@ -317,6 +393,22 @@ def _healthy(record: ServerRecord) -> bool:
         return models.status_code == 200 and any(m.get("id") == record.model for m in models.json().get("data", []))
     except (httpx.HTTPError, ValueError):
         return False
+
+
+def _is_vllm_server(cmdline: list[str]) -> bool:
+    """`…/vllm serve MODEL …` (the console script, however it was started) or the OpenAI server module."""
+    if "vllm.entrypoints.openai.api_server" in cmdline:
+        return True
+    return any(Path(part).name == "vllm" and cmdline[i + 1:i + 2] == ["serve"] for i, part in enumerate(cmdline))
+
+
+def _served_model(cmdline: list[str]) -> str:
+    for flag in ("--served-model-name", "--model"):
+        if flag in cmdline and cmdline.index(flag) + 1 < len(cmdline):
+            return cmdline[cmdline.index(flag) + 1]
+    if "serve" in cmdline and cmdline.index("serve") + 1 < len(cmdline):
+        return cmdline[cmdline.index("serve") + 1]
+    return "?"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -53,6 +53,8 @@ class SparkTuiApp(App[int]):
         self.gpus: list = []
         self._server_timer: Timer | None = None
         self._poll_servers = poll_servers  # tests that feed recorded samples turn the live polling off
+        self._polls = 0
+        self._external: list = []  # vLLM servers found listening that spark-tui did not start
         self._supervisor: Any = None  # one for the app's life: it caches what it read of the logs
         for entry in services.catalog:
             self.rows[entry.id] = ModelRow(entry.id, "catalog", use_case=entry.use_case)
@@ -166,7 +168,11 @@ class SparkTuiApp(App[int]):
             self._supervisor = Supervisor()
         supervisor = self._supervisor
         statuses, metrics = [], {}
-        for record in supervisor.records():
+        records = supervisor.records()
+        if self._polls % 10 == 0:  # servers started elsewhere: a process scan, so every 10 s, not every second
+            self._external = supervisor.external(records)
+        self._polls += 1
+        for record in records + self._external:
             known = self.servers.get(record.name)
             # A server that was ready answers /metrics; that answer stands in for /health this second.
             sample = scrape(record.url) if known is not None and known.status.state == "ready" else None
@@ -204,18 +210,34 @@ class SparkTuiApp(App[int]):
 
     @work(thread=True, group="launch")
     def _launch_worker(self, argv: list[str], model: str, env: dict[str, str]) -> None:
+        from spark_tui.engines.runtime import resolve_runtime
         from spark_tui.engines.supervisor import Supervisor
-        from spark_tui.serve_cli import find_vllm
+        from spark_tui.settings import load_serve_settings
 
         try:
-            executable = find_vllm(None)
+            runtime = resolve_runtime(load_serve_settings())
             options = dict(zip(argv[3::2], argv[4::2], strict=False))
             host, port = options.get("--host", "127.0.0.1"), int(options.get("--port", "8000"))
-            record = Supervisor().launch(model, "vllm", [executable, *argv[1:]], env, host, port)
+            record = Supervisor().launch(model, "vllm", argv, env, host, port, runtime=runtime)
         except (SparkTuiError, ValueError) as exc:
             self.post_message(Notice(f"Not launched: {exc}", "error"))
             return
-        self.post_message(Notice(f"Launched {record.name} at {record.url}; it keeps running if you quit."))
+        where = f" in {runtime.image}" if runtime.kind == "container" else ""
+        self.post_message(Notice(f"Launched {record.name}{where} at {record.url}; it keeps running if you quit."))
+
+    @work(thread=True, group="bench")
+    def bench_server(self, name: str) -> None:
+        from spark_tui.engines.supervisor import Supervisor
+        from spark_tui.serve_cli import bench_server
+
+        self.post_message(Notice(f"Benchmarking {name}: 8 requests, 2 at a time…"))
+        try:
+            result = bench_server(Supervisor(), name)
+        except SparkTuiError as exc:
+            self.post_message(Notice(f"No bench: {exc}", "error"))
+            return
+        self.post_message(Notice(f"{name}: {result.per_stream_tokens_per_s:.1f} tok/s per stream, "
+                                 f"{result.output_tokens_per_s:.1f} aggregate."))
 
     @work(thread=True, group="stop")
     def stop_server(self, name: str) -> None:

@@ -52,8 +52,8 @@ def ps(cli) -> list[dict]:
 def wait_state(cli, name: str, states: tuple[str, ...], timeout: float = 20) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        server = next(s for s in ps(cli) if s["name"] == name)
-        if server["state"] in states:
+        server = next((s for s in ps(cli) if s["name"] == name), None)
+        if server is not None and server["state"] in states:
             return server
         time.sleep(0.3)
     raise AssertionError(f"{name} never reached {states}: {server}")
@@ -85,6 +85,9 @@ def test_launch_detach_reattach_bench_stop(cli, fake_vllm, tmp_path):
     assert result["bound_tokens_per_s"] and result["percent_of_bound"]
     after = wait_state(cli, "qwen8", ("ready",))
     assert after["generation_tokens_per_s"] > 0 and after["prompt_tokens_per_s"] > 0
+    # The result stays with the server, for ps and the Servers screen.
+    assert after["bench"]["per_stream_tokens_per_s"] == result["per_stream_tokens_per_s"]
+    assert time.time() - after["bench"]["at"] < 60
     logs = cli("logs", "qwen8")
     assert "Application startup complete." in logs.out
     stopped = cli("stop", "qwen8")
@@ -201,3 +204,28 @@ def test_serve_advises_for_the_version_of_the_vllm_it_runs(cli, fake_vllm, tmp_p
     assert "--gpu-memory-utilization 0.9 " in log
     assert cli("stop", "old").code == 0
     assert leftover(tmp_path) == []
+
+
+def test_ps_also_shows_a_vllm_it_did_not_start_and_stop_leaves_it_alone(cli, tmp_path, monkeypatch, hub):
+    import subprocess
+
+    monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))
+    # Started by hand, as a user would: a `vllm` console script (here the stand-in) run directly.
+    exe = tmp_path / "venv-bin" / "vllm"
+    exe.parent.mkdir()
+    exe.write_text(f"#!{sys.executable}\n" + (ROOT / "tests/support/fake_vllm.py").read_text())
+    exe.chmod(0o755)
+    port = free_port()
+    env = {**os.environ, "FAKE_VLLM_DELAY": "0.2"}
+    process = subprocess.Popen([str(exe), "serve", "Qwen/Qwen3-8B", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        server = wait_state(cli, f"external-{port}", ("ready",))
+        assert server["external"] is True and server["model"] == "Qwen/Qwen3-8B" and server["pid"] == process.pid
+        assert server["url"] == f"http://127.0.0.1:{port}" and server["log"] is None
+        r = cli("stop", f"external-{port}")
+        assert r.code == 3 and "was not started by spark-tui" in r.err and f"kill {process.pid}" in r.err
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()

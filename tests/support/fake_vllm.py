@@ -77,6 +77,7 @@ def main(argv: list[str]) -> int:
                      list(labels), registry=registry).labels(**labels)
     itl = Histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.",
                     list(labels), registry=registry).labels(**labels)
+    _the_rest_of_vllms_metrics(registry, labels)
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -156,6 +157,35 @@ def main(argv: list[str]) -> int:
     log("Application startup complete.")
     server.serve_forever()
     return 0
+
+
+def _the_rest_of_vllms_metrics(registry: CollectorRegistry, labels: dict[str, str]) -> None:
+    """The other families vLLM's /metrics carries (names from vllm/v1/metrics/loggers.py; bucket bounds are
+    prometheus_client's defaults, not vLLM's), and the process/Python collectors of a real registry, so a scrape
+    costs about what a real one does."""
+    from prometheus_client.gc_collector import GCCollector
+    from prometheus_client.platform_collector import PlatformCollector
+    from prometheus_client.process_collector import ProcessCollector
+
+    names = list(labels)
+    for name in ("e2e_request_latency_seconds", "request_queue_time_seconds", "request_inference_time_seconds",
+                 "request_prefill_time_seconds", "request_decode_time_seconds", "time_per_output_token_seconds",
+                 "request_time_per_output_token_seconds", "request_prompt_tokens", "request_generation_tokens",
+                 "iteration_tokens_total", "request_max_num_generation_tokens", "request_params_n",
+                 "request_params_max_tokens"):
+        Histogram(f"vllm:{name}", name.replace("_", " "), names, registry=registry).labels(**labels)
+    for name in ("num_preemptions", "prefix_cache_queries", "prefix_cache_hits"):
+        Counter(f"vllm:{name}", name.replace("_", " "), names, registry=registry).labels(**labels)
+    success = Counter("vllm:request_success", "Count of successfully processed requests.", [*names, "finished_reason"],
+                      registry=registry)
+    for reason in ("stop", "length", "abort"):
+        success.labels(**labels, finished_reason=reason)
+    info = Gauge("vllm:cache_config_info", "Information of the LLMEngine CacheConfig",
+                 ["block_size", "cache_dtype", "gpu_memory_utilization", "engine"], registry=registry)
+    info.labels(block_size="16", cache_dtype="auto", gpu_memory_utilization="0.9", engine="0").set(1)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
 
 
 if __name__ == "__main__":

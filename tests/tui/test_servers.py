@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -71,6 +72,14 @@ async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
         assert view.status.state == "ready" and view.status.record.model == "RedHatAI/Qwen3-8B-NVFP4"
         cells = [str(c) for c in app.screen.query_one("#servers", DataTable).get_row(view.status.record.name)]
         assert cells[1] == "ready"
+        await pilot.press("b")  # a bench from the dashboard; its result shows in the detail panel
+        for _ in range(150):
+            await pilot.pause(0.1)
+            if next(iter(app.servers.values())).status.bench:
+                break
+        await pilot.pause(0.3)
+        detail = str(app.screen.query_one("#server-detail").render())
+        assert "bench " in detail and "tok/s per stream" in detail and "% of the" in detail, detail
         await pilot.press("x")
         for _ in range(100):
             await pilot.pause(0.1)
@@ -93,7 +102,11 @@ def recorded_snapshot(t0: float = 1_800_000_000.0) -> list[ServersSnapshot]:
                        "host": None})
     snapshots = []
     for i in range(12):
-        status = ServerStatus(record, "ready", "serving", 600.0 + i, None, [], last_lines=lines)
+        bench = {"requests": 8, "concurrency": 2, "failed": 0, "ttft_ms": {"p50": 41.2, "p90": 55.0, "p99": 60.1},
+                 "itl_ms": {"p50": 20.1, "p90": 21.0, "p99": 24.3}, "output_tokens_per_s": 98.4,
+                 "per_stream_tokens_per_s": 49.6, "bound_tokens_per_s": 57.0, "percent_of_bound": 87.0,
+                 "wall_s": 5.3, "at": time.time() - 150}  # "2 min ago"
+        status = ServerStatus(record, "ready", "serving", 600.0 + i, None, [], last_lines=lines, bench=bench)
         sample = MetricsSample(t0 + i, 1000 + 95.0 * i * i / 4, 300 + 40.0 * i, 2, 1, 0.12 + 0.01 * i,
                                0.8, 4, 2.0, 100)
         snapshots.append(ServersSnapshot([status], {record.name: sample}, [gpu]))
@@ -114,3 +127,27 @@ def test_servers_screen_snapshot(snap_compare, hub, size):
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=size, run_before=feed)
+
+
+async def test_launch_dialog_warns_when_memory_is_nearly_full(fake_engine):
+    from dataclasses import replace
+
+    from spark_tui.hardware import from_profile
+    from spark_tui.hardware.profiles import GIB, load_profiles
+
+    full = replace(from_profile(load_profiles()["gb10"]), source="probe", host_memory_total_bytes=120 * GIB,
+                   host_memory_available_bytes=90 * GIB, host_memory_free_bytes=2 * GIB,
+                   host_page_cache_bytes=88 * GIB, memory_used_bytes=30 * GIB)
+    app = SparkTuiApp(services(probe=full), hardware="auto")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await select_row(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("L")
+        await pilot.pause()
+        warning = str(app.screen.query_one("#launch-warning").render())
+        assert "Memory is 98% in use before launch: 2.0 GiB free" in warning and "drop_caches" in warning
+        await pilot.press("escape")
+        await pilot.pause()
+    assert fake_processes() == []

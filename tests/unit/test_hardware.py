@@ -79,3 +79,46 @@ def test_overrides_and_bad_names():
         resolve_hardware("h100", gpus=0)
     with pytest.raises(UsageError):
         resolve_hardware("h100", gpu_memory_gib=-3)
+
+
+def _gb10_with(meminfo_text: str, monkeypatch, tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(meminfo_text)
+    monkeypatch.setattr("spark_tui.hardware.host.read_meminfo", lambda: read_meminfo(str(meminfo)))
+    return resolve_hardware("auto", nvml=fake_nvml.gb10())
+
+
+def test_gb10_nearly_full_of_page_cache_warns_with_the_numbers_and_the_drop_caches_fix(monkeypatch, tmp_path):
+    from spark_tui.hardware.pressure import DROP_CACHES, memory_pressure
+
+    # 100 GiB "available" looks fine, but only 2 GiB is free: the rest is page cache, which vLLM's check counts.
+    facts = _gb10_with("MemTotal: 125000000 kB\nMemFree: 2000000 kB\nMemAvailable: 100000000 kB\n"
+                       "Cached: 98000000 kB\n", monkeypatch, tmp_path)
+    warning = memory_pressure(facts)
+    assert warning is not None and warning.startswith("Memory is 98% in use before launch: 1.9 GiB free, ")
+    assert "93.5 GiB of page cache, of 119.2 GiB" in warning and DROP_CACHES in warning
+    quiet = _gb10_with("MemTotal: 125000000 kB\nMemFree: 60000000 kB\nMemAvailable: 100000000 kB\n"
+                       "Cached: 38000000 kB\n", monkeypatch, tmp_path)
+    assert memory_pressure(quiet) is None
+
+
+def test_gb10_full_of_processes_warns_without_suggesting_to_drop_caches(monkeypatch, tmp_path):
+    from spark_tui.hardware.pressure import DROP_CACHES, memory_pressure
+
+    facts = _gb10_with("MemTotal: 125000000 kB\nMemFree: 1500000 kB\nMemAvailable: 2500000 kB\n"
+                       "Cached: 1000000 kB\n", monkeypatch, tmp_path)
+    warning = memory_pressure(facts)
+    assert warning is not None and "99% in use" in warning and DROP_CACHES not in warning
+
+
+def test_discrete_gpu_nearly_full_warns_and_a_profile_never_does():
+    from dataclasses import replace
+
+    from spark_tui.hardware.pressure import memory_pressure
+
+    h100 = resolve_hardware("auto", nvml=fake_nvml.replay(fake_nvml.recorded("h100-probe")))
+    assert memory_pressure(h100) is None  # 0 bytes used, as recorded
+    full = replace(h100, memory_used_bytes=int(h100.memory_bytes * 0.97))
+    assert memory_pressure(full) == ("GPU memory is 97% in use before launch (76.8 of 79.2 GiB): vLLM may refuse "
+                                     "to start. See what holds it: spark-tui ps, nvidia-smi.")
+    assert memory_pressure(replace(resolve_hardware("gb10"), memory_used_bytes=10**12)) is None

@@ -18,15 +18,18 @@ from spark_tui.advisor.types import LaunchPlan
 class LaunchScreen(ModalScreen[list[str] | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, plan: LaunchPlan) -> None:
+    def __init__(self, plan: LaunchPlan, warning: str | None = None) -> None:
         super().__init__()
         self.plan = plan
+        self.warning = warning  # e.g. memory nearly full before launch
 
     def compose(self) -> ComposeResult:
         with Vertical(id="launch-dialog"):
             yield Label("Launch this server? Enter runs it (detached), Esc cancels. Edit the command if you like.")
             env = " ".join(f"{k}={v}" for k, v in self.plan.env.items())
             yield Static(Text(f"environment: {env}" if env else "environment: (nothing added)", style="dim"))
+            if self.warning:
+                yield Static(Text(f"⚠ {self.warning}", style="bold yellow"), id="launch-warning")
             yield Input(shlex.join(self.plan.argv), id="launch-command")
             yield Static(id="launch-error")
 

@@ -145,7 +145,11 @@ class ModelScreen(Screen[None]):
                 self.spark.launch(argv, self.row)
                 self.app.push_screen(ServersScreen())
 
-        self.app.push_screen(LaunchScreen(advice.launch), confirmed)
+        from spark_tui.hardware.pressure import memory_pressure
+
+        here = self.spark.probed  # the launch happens on this machine, whatever profile the plan is for
+        warning = memory_pressure(here) if here is not None else None
+        self.app.push_screen(LaunchScreen(advice.launch, warning), confirmed)
 
     def action_cycle_engine(self) -> None:
         from spark_tui.tui.app import ENGINES

@@ -28,11 +28,13 @@ class ServersScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("x", "stop", "Stop server"),
+        Binding("b", "bench", "Bench"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.ready = False
+        self._cells: dict[str, dict[str, str]] = {}  # what each row shows, so unchanged cells are left alone
 
     @property
     def spark(self) -> SparkTuiApp:
@@ -81,6 +83,7 @@ class ServersScreen(Screen[None]):
         same_rows = [str(k.value) for k in table.rows] == list(self.spark.servers)
         if not same_rows:
             table.clear()
+            self._cells.clear()
         for name, view in self.spark.servers.items():
             s = view.status
             gen = f"{view.generation_rate[-1]:.1f}" if view.generation_rate and s.state == "ready" else "—"
@@ -89,9 +92,13 @@ class ServersScreen(Screen[None]):
                      _uptime(s.uptime_s), gen, f"{m.requests_running:.0f}/{m.requests_waiting:.0f}" if m else "—",
                      f"{m.kv_cache_usage * 100:.0f}%" if m and m.kv_cache_usage is not None else "—", s.record.model)
             if same_rows:  # numbers change every second; rebuilding the table each time would cost CPU
+                shown = self._cells.get(name, {})
                 for column, value in zip(("state", "uptime", "gen", "run", "kv"), (cells[1], *cells[3:7]),
                                          strict=True):
-                    table.update_cell(name, column, value)
+                    if shown.get(column) != str(value):  # an unchanged cell is not repainted
+                        shown[column] = str(value)
+                        table.update_cell(name, column, value)
+                self._cells[name] = shown
             else:
                 table.add_row(*cells, key=name)
         if not same_rows and current is not None and current.status.record.name in table.rows:
@@ -106,13 +113,15 @@ class ServersScreen(Screen[None]):
         if view is None:
             detail.update(Text("No servers. Open a model (Enter) and press L to launch it.", style="dim"))
             log.update("")
-            gen.data, prompt.data = [], []
+            _set_sparkline(gen, [])
+            _set_sparkline(prompt, [])
             return
-        gen.data, prompt.data = list(view.generation_rate), list(view.prompt_rate)
-        self.query_one("#gen-label", Label).update(
-            f"generation tok/s {view.generation_rate[-1]:.1f}" if view.generation_rate else "generation tok/s")
-        self.query_one("#prompt-label", Label).update(
-            f"prompt tok/s {view.prompt_rate[-1]:.1f}" if view.prompt_rate else "prompt tok/s")
+        _set_sparkline(gen, list(view.generation_rate))
+        _set_sparkline(prompt, list(view.prompt_rate))
+        _update_if_changed(self.query_one("#gen-label", Label), Text(
+            f"generation tok/s {view.generation_rate[-1]:.1f}" if view.generation_rate else "generation tok/s"), True)
+        _update_if_changed(self.query_one("#prompt-label", Label), Text(
+            f"prompt tok/s {view.prompt_rate[-1]:.1f}" if view.prompt_rate else "prompt tok/s"), True)
         _update_if_changed(detail, detail_text(view, self.spark.gpus))
         _update_if_changed(log, Text("\n".join(view.status.last_lines[-12:]), style="dim", overflow="fold"))
 
@@ -122,25 +131,41 @@ class ServersScreen(Screen[None]):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def action_bench(self) -> None:
+        view = self.selected()
+        if view is not None:
+            self.spark.bench_server(view.status.record.name)
+
     def action_stop(self) -> None:
         view = self.selected()
         if view is not None:
             self.spark.stop_server(view.status.record.name)
 
 
-def _update_if_changed(widget: Static, text: Text) -> None:
-    """Redraw only when the words changed: most seconds the log and the state read the same."""
+def _update_if_changed(widget: Static, text: Text, same_size: bool = False) -> None:
+    """Redraw only when the words changed: most seconds the log and the state read the same. `same_size`: the
+    widget's size is fixed by CSS, so the new words need no layout pass (a pass over the whole screen)."""
     if getattr(widget, "_shown", None) != text.plain:
         widget._shown = text.plain  # type: ignore[attr-defined]
-        widget.update(text)
+        widget.update(text, layout=not same_size)
+
+
+def _set_sparkline(spark: Sparkline, data: list[float]) -> None:
+    """A flat line looks the same however long it is: an idle server's sparklines are not redrawn every second."""
+    flat = (len(data) > 1 and min(data) == max(data), data[0] if data else None)
+    if flat[0] and getattr(spark, "_flat", None) == flat:
+        return
+    spark._flat = flat  # type: ignore[attr-defined]
+    spark.data = data
 
 
 def _uptime(seconds: float | None) -> str:
     if seconds is None:
         return "—"
+    # Seconds only in the first minute (as `docker ps` does): the table is not repainted every second for it.
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m" if minutes else f"{secs}s"
 
 
 def detail_text(view: ServerView, gpus: list[GpuSample]) -> Text:
@@ -172,8 +197,28 @@ def detail_text(view: ServerView, gpus: list[GpuSample]) -> Text:
         text.append(f" · {gpu.power_w:.0f} W" if gpu.power_w is not None else " · power n/a")
         text.append(f" · {gpu.temperature_c} °C" if gpu.temperature_c is not None else "")
         text.append(f" · {gpu.sm_clock_mhz} MHz\n" if gpu.sm_clock_mhz is not None else "\n")
+    if s.record.external:
+        text.append("found listening; not started by spark-tui, so x leaves it alone\n", style="dim")
+    if s.bench:
+        text.append(bench_line(s.bench) + "\n")
     for item in s.diagnosis:
         text.append("known issue ", style="bold red" if s.state == "failed" else "yellow")
         text.append(f"[{item['rule']}] {item['title']}\n")
         text.append(f"  {item['line']}\n", style="dim")
     return text
+
+
+def bench_line(bench: dict) -> str:
+    """The last bench, in one line: what was asked, latency, speed against the bandwidth bound."""
+    import time
+
+    minutes = int((time.time() - bench.get("at", time.time())) // 60)
+    age = "just now" if minutes < 1 else f"{minutes} min ago" if minutes < 60 else f"{minutes // 60} h ago"
+    line = (f"bench {age}: {bench['requests']} req × {bench['concurrency']} · "
+            f"TTFT p50 {bench['ttft_ms']['p50']:.0f} ms · ITL p50 {bench['itl_ms']['p50']:.1f} ms · "
+            f"{bench['per_stream_tokens_per_s']:.1f} tok/s per stream, {bench['output_tokens_per_s']:.1f} aggregate")
+    if bench.get("percent_of_bound") is not None:
+        line += f" · {bench['percent_of_bound']:.0f} % of the {bench['bound_tokens_per_s']:.0f} tok/s bound"
+    if bench.get("failed"):
+        line += f" · {bench['failed']} failed"
+    return line

@@ -1,0 +1,56 @@
+"""User settings: <config>/config.toml, each overridable by an environment variable.
+
+    [serve]
+    runtime = "auto"        # auto | local | container   (SPARK_TUI_RUNTIME)
+    vllm = "~/venvs/vllm/bin/vllm"                        # (SPARK_TUI_VLLM)
+    image = "nvcr.io/nvidia/vllm:26.05.post1-py3"         # (SPARK_TUI_IMAGE)
+    docker = "docker"                                     # (SPARK_TUI_DOCKER)
+
+A damaged file is reported in one sentence, never half-read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from spark_tui.errors import UsageError
+from spark_tui.paths import config_dir
+
+RUNTIMES = ("auto", "local", "container")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    runtime: str = "auto"
+    vllm: str | None = None
+    image: str | None = None
+    docker: str | None = None
+
+
+def load_serve_settings() -> ServeSettings:
+    import tomllib
+
+    path = config_dir() / "config.toml"
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        data = {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Cannot read the settings file {path}: {exc}.", "Fix it or move it aside.") from None
+    serve = data.get("serve", {})
+    if not isinstance(serve, dict):
+        raise UsageError(f"In {path}, [serve] must be a table.")
+
+    def pick(key: str, env: str) -> str | None:
+        value = os.environ.get(env) or serve.get(key)
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"In {path}, serve.{key} must be a string.")
+        return value or None
+
+    runtime = pick("runtime", "SPARK_TUI_RUNTIME") or "auto"
+    if runtime not in RUNTIMES:
+        raise UsageError(f"Unknown runtime '{runtime}' (in {path} or SPARK_TUI_RUNTIME).",
+                         f"Use one of: {', '.join(RUNTIMES)}.")
+    return ServeSettings(runtime, pick("vllm", "SPARK_TUI_VLLM"), pick("image", "SPARK_TUI_IMAGE"),
+                         pick("docker", "SPARK_TUI_DOCKER"))
