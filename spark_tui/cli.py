@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     from spark_tui.serve_cli import add_parsers
 
     add_parsers(sub, lambda p: _add_planning(p, with_port=False))
+    from spark_tui.pull_cli import add_parsers as add_pull_parsers
+
+    add_pull_parsers(sub)
     return parser
 
 
@@ -302,11 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command is None:
             return cmd_app(args)
-        from spark_tui import serve_cli
+        from spark_tui import pull_cli, serve_cli
 
         handlers = {"check": cmd_check, "hw": cmd_hw, "rules": cmd_rules,
                     "serve": lambda a: serve_cli.cmd_serve(a, _advise), "ps": serve_cli.cmd_ps,
-                    "logs": serve_cli.cmd_logs, "stop": serve_cli.cmd_stop, "bench": serve_cli.cmd_bench}
+                    "logs": serve_cli.cmd_logs, "stop": serve_cli.cmd_stop, "bench": serve_cli.cmd_bench,
+                    "pull": pull_cli.cmd_pull, "cache": pull_cli.cmd_cache}
         return handlers[args.command](args)
     except SparkTuiError as error:
         _print_error(error)

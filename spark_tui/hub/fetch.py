@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import json
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +95,48 @@ def suggest(repo_id: str, timeout: float) -> list[str]:
 
 def fetch(repo_id: str, revision: str | None, timeout: float = 10.0) -> tuple[str, dict[str, Any]]:
     """(commit, raw metadata) for a Hub repo."""
-    import httpx2
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    quiet_hub()
+    api = HfApi(endpoint=current_endpoint())
+    with hub_errors(repo_id, revision, timeout), ThreadPoolExecutor(max_workers=3) as pool:
+        info_f = pool.submit(api.model_info, repo_id, revision=revision, files_metadata=True, timeout=timeout)
+        file_fs = [pool.submit(_download_json, repo_id, name, revision, timeout) for name in CONFIG_FILES]
+        info = info_f.result()
+        sha = info.sha
+        results = []
+        for name, future in zip(CONFIG_FILES, file_fs, strict=True):
+            try:
+                results.append(future.result())
+            except (LocalEntryNotFoundError, HfHubHTTPError):
+                if name == "config.json":
+                    raise
+                results.append((None, None))  # hf_quant_config.json is optional
+        # The files raced a push: read them again at the commit the API answered with.
+        if sha and any(commit and commit != sha for _, commit in results):
+            results = [_download_json(repo_id, name, sha, timeout) for name in CONFIG_FILES]
+    config, hf_quant = results[0][0], results[1][0]
+    return sha or (revision or "main"), {"api": _info_to_dict(info), "config": config, "hf_quant_config": hf_quant}
+
+
+def quiet_hub() -> None:
+    """huggingface_hub's retry warnings and progress bars would print over the user's terminal (and the app's
+    screen); failures are explained in our own words, progress is ours to show."""
+    from huggingface_hub.utils import disable_progress_bars
+    from huggingface_hub.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    disable_progress_bars()
+
+
+@contextmanager
+def hub_errors(repo_id: str, revision: str | None, timeout: float, cached: str = " and nothing is cached",
+               local_files: bool = False) -> Iterator[None]:
+    """huggingface_hub's exceptions → one sentence with a hint. `cached` ends the sentences about an unreachable
+    Hub ("… and nothing is cached" for metadata; "" for a download). `local_files`: an OSError with an errno is
+    about our own files (disk full, permissions), not the network, and goes up as it is."""
+    import httpx2
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
@@ -103,32 +145,10 @@ def fetch(repo_id: str, revision: str | None, timeout: float = 10.0) -> tuple[st
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
-    from huggingface_hub.utils import disable_progress_bars
-    from huggingface_hub.utils import logging as hf_logging
 
-    # Its retry warnings and per-file progress bars would print over the user's terminal (and the app's screen);
-    # a metadata fetch is a few kilobytes, and failures are explained in our own words.
-    hf_logging.set_verbosity_error()
-    disable_progress_bars()
     endpoint = current_endpoint()
-    api = HfApi(endpoint=endpoint)
     try:
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            info_f = pool.submit(api.model_info, repo_id, revision=revision, files_metadata=True, timeout=timeout)
-            file_fs = [pool.submit(_download_json, repo_id, name, revision, timeout) for name in CONFIG_FILES]
-            info = info_f.result()
-            sha = info.sha
-            results = []
-            for name, future in zip(CONFIG_FILES, file_fs, strict=True):
-                try:
-                    results.append(future.result())
-                except (LocalEntryNotFoundError, HfHubHTTPError):
-                    if name == "config.json":
-                        raise
-                    results.append((None, None))  # hf_quant_config.json is optional
-            # The files raced a push: read them again at the commit the API answered with.
-            if sha and any(commit and commit != sha for _, commit in results):
-                results = [_download_json(repo_id, name, sha, timeout) for name in CONFIG_FILES]
+        yield
     except GatedRepoError:
         has_token = bool(os.environ.get("HF_TOKEN")) or _token_file_exists()
         raise GatedModelError(
@@ -150,28 +170,26 @@ def fetch(repo_id: str, revision: str | None, timeout: float = 10.0) -> tuple[st
         status = exc.response.status_code if exc.response is not None else None
         if status == 429:
             raise HubUnavailableError(
-                f"{endpoint} is rate-limiting requests (HTTP 429) and {repo_id} is not cached.",
+                f"{endpoint} is rate-limiting requests (HTTP 429){cached}.",
                 "Wait a minute and retry, or set HF_TOKEN for a higher limit.",
             ) from None
-        raise HubUnavailableError(
-            f"{endpoint} answered HTTP {status} for {repo_id} and nothing is cached.", "Retry later."
-        ) from None
+        raise HubUnavailableError(f"{endpoint} answered HTTP {status} for {repo_id}{cached}.", "Retry later.") from None
     except (OfflineModeIsEnabled, LocalEntryNotFoundError):
         raise HubUnavailableError(
-            f"Offline mode is on and {repo_id} is not cached.", "Run the check once online first."
+            f"Offline mode is on and {repo_id} is not cached.", "Unset HF_HUB_OFFLINE, or run once online first."
         ) from None
     except (httpx2.TimeoutException, TimeoutError):
         raise HubUnavailableError(
-            f"{endpoint} did not answer within {timeout:g} s and {repo_id} is not cached.",
+            f"{endpoint} did not answer within {timeout:g} s{cached}.",
             "Check the network (or HF_ENDPOINT) and retry.",
         ) from None
     except (httpx2.HTTPError, OSError) as exc:
+        if local_files and isinstance(exc, OSError) and exc.errno is not None:
+            raise
         raise HubUnavailableError(
-            f"Cannot reach {endpoint} ({type(exc).__name__}) and {repo_id} is not cached.",
+            f"Cannot reach {endpoint} ({type(exc).__name__}){cached}.",
             "Check the network (or HF_ENDPOINT), or pass a local checkpoint directory.",
         ) from None
-    config, hf_quant = results[0][0], results[1][0]
-    return sha or (revision or "main"), {"api": _info_to_dict(info), "config": config, "hf_quant_config": hf_quant}
 
 
 def _token_file_exists() -> bool:

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ class Fault:
     times: int | None = 1  # None: forever
     delay: float = 0.0
     error_code: str | None = None
+    method: str | None = None  # only requests of this method (e.g. "GET": a HEAD for metadata passes)
+    cut_after: int | None = None  # send this many bytes of a file's body, then drop the connection
+    rate_bps: float | None = None  # send a file's body at this speed
 
 
 @dataclass
@@ -105,6 +109,7 @@ class HubEmulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.repos = build_repos()
         self.requests: list[tuple[str, str]] = []
+        self.ranges: list[tuple[str, str]] = []  # (path, Range header) of ranged GETs: resumed downloads
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
         emulator = self
@@ -136,14 +141,31 @@ class HubEmulator:
     def delay(self, pattern: str, seconds: float, times: int | None = None) -> None:
         self.faults.append(Fault(re.compile(pattern), delay=seconds, times=times))
 
+    def cut(self, pattern: str, after_bytes: int, times: int | None = 1) -> None:
+        """The next GET of a matching file sends `after_bytes` of it, then the connection drops (a network cut)."""
+        self.faults.append(Fault(re.compile(pattern), times=times, method="GET", cut_after=after_bytes))
+
+    def throttle(self, pattern: str, bytes_per_s: float, times: int | None = None) -> None:
+        self.faults.append(Fault(re.compile(pattern), times=times, method="GET", rate_bps=bytes_per_s))
+
+    def add_repo(self, repo_id: str, files: dict[str, bytes], gated: bool = False) -> Repo:
+        """A repo of real files (e.g. safetensors written by a test)."""
+        repo = Repo(id=repo_id, files=dict(files), sha=hashlib.sha1(repo_id.encode() + b"/runtime").hexdigest(),
+                    gated="auto" if gated else False)
+        self.repos[repo_id] = repo
+        return repo
+
     def clear(self) -> None:
         with self._lock:
             self.faults.clear()
             self.requests.clear()
+            self.ranges.clear()
 
-    def take_fault(self, path: str) -> Fault | None:
+    def take_fault(self, path: str, method: str = "GET") -> Fault | None:
         with self._lock:
             for fault in self.faults:
+                if fault.method not in (None, method):
+                    continue
                 if fault.pattern.search(path) and (fault.times is None or fault.times > 0):
                     if fault.times is not None:
                         fault.times -= 1
@@ -198,7 +220,10 @@ class _Handler(BaseHTTPRequestHandler):
         parsed = urlparse(self.path)
         path = unquote(parsed.path)
         self.hub.requests.append((self.command, self.path))
-        fault = self.hub.take_fault(path)
+        if self.headers.get("Range"):
+            self.hub.ranges.append((path, self.headers["Range"]))
+        fault = self.hub.take_fault(path, self.command)
+        self.fault = fault
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -297,10 +322,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
+        fault = self.fault
+        step = 1 << 20 if fault is None or fault.rate_bps is None else 1 << 16
         position = start
         while position < end:
-            chunk_end = min(end, position + (1 << 20))
+            chunk_end = min(end, position + step)
+            if fault is not None and fault.cut_after is not None and chunk_end - start >= fault.cut_after:
+                self.wfile.write(repo.content(filename, position, start + fault.cut_after))
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)  # a dropped connection, mid-file
+                self.close_connection = True
+                return
             self.wfile.write(repo.content(filename, position, chunk_end))
+            if fault is not None and fault.rate_bps:
+                self.wfile.flush()
+                time.sleep((chunk_end - position) / fault.rate_bps)
             position = chunk_end
 
 

@@ -1,0 +1,243 @@
+"""Fetch a planned pull into the standard HF cache, many files at once (bounded), with real progress, cancel and
+resume.
+
+Files on Xet storage go through `hf_hub_download` (its fast path when hf_xet is installed; Xet's chunk cache is
+what resumes them). Everything else is fetched with huggingface_hub's own `http_get` (retries, Range resume) into a
+partial file of ours, `<cache>/.spark-tui-partial/…/<file>.part`: since huggingface_hub 1.x a stopped download's
+temporary file is deleted, so without this a Ctrl-C on a 40 GB shard would start it over. A finished file is
+checked (when it was resumed) and moved into the cache's documented layout (blobs/<etag>, a relative link in
+snapshots/<commit>/, refs/<branch>): nothing in the cache ever looks complete before it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from spark_tui.downloads.plan import DownloadPlan, PlannedFile, partial_path
+from spark_tui.errors import SparkTuiError
+
+MAX_PARALLEL_FILES = 8
+
+
+class DownloadCancelled(SparkTuiError):
+    """The user stopped the pull; what arrived is kept for the next one."""
+
+    exit_code = 130  # as an interrupted command
+
+
+@dataclass(frozen=True)
+class FileState:
+    path: str
+    size: int
+    done: int
+    state: str  # queued | downloading | done | cached | failed | cancelled
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    files: tuple[FileState, ...]
+    bytes_done: int  # this pull's bytes plus what was already there
+    bytes_total: int
+    rate_bps: float  # over the last few seconds
+    eta_s: float | None
+    elapsed_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": "progress", "bytes_done": self.bytes_done, "bytes_total": self.bytes_total,
+                "rate_bps": round(self.rate_bps), "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
+                "files_done": sum(f.state in ("done", "cached") for f in self.files), "files": len(self.files)}
+
+
+class TransferProgress:
+    """Bytes as they arrive, per file and in total; safe to read from another thread (the app's UI)."""
+
+    RATE_WINDOW_S = 5.0
+
+    def __init__(self, plan: DownloadPlan, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._start = clock()
+        self._files = {f.path: FileState(f.path, f.size, f.size if f.cached else f.partial_bytes,
+                                         "cached" if f.cached else "queued") for f in plan.files}
+        self._samples: deque[tuple[float, int]] = deque([(self._start, self._done())])
+
+    def _done(self) -> int:
+        return sum(f.done for f in self._files.values())
+
+    def add(self, path: str, n: int) -> None:
+        with self._lock:
+            f = self._files[path]
+            self._files[path] = replace(f, done=max(0, f.done + n), state="downloading")
+
+    def set_state(self, path: str, state: str, done: int | None = None) -> None:
+        with self._lock:
+            f = self._files[path]
+            self._files[path] = replace(f, state=state, done=f.done if done is None else done)
+
+    def snapshot(self) -> ProgressSnapshot:
+        with self._lock:
+            now = self._clock()
+            done = self._done()
+            self._samples.append((now, done))
+            while len(self._samples) > 2 and now - self._samples[0][0] > self.RATE_WINDOW_S:
+                self._samples.popleft()
+            t0, d0 = self._samples[0]
+            rate = (done - d0) / (now - t0) if now > t0 else 0.0
+            total = sum(f.size for f in self._files.values())
+            eta = (total - done) / rate if rate > 0 else None
+            return ProgressSnapshot(tuple(self._files.values()), done, total, rate, eta, now - self._start)
+
+
+def _progress_class(progress: TransferProgress, path: str, cancel: threading.Event) -> type:
+    """A tqdm for huggingface_hub's downloaders that feeds our progress, and stops the transfer on cancel (the
+    exception leaves the partial file as it is)."""
+    from tqdm import tqdm
+
+    class FileProgressBar(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True  # we draw our own
+            kwargs.pop("name", None)
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if cancel.is_set():
+                raise DownloadCancelled("Download cancelled.")
+            progress.add(path, int(n or 0))
+            return None
+
+    return FileProgressBar
+
+
+def pull(plan: DownloadPlan, progress: TransferProgress, cancel: threading.Event | None = None,
+         workers: int = MAX_PARALLEL_FILES, token: str | None = None, timeout: float = 10.0) -> Path:
+    """Fetch every file of the plan that is not cached; returns the snapshot folder. Raises DownloadCancelled
+    when cancelled (partial data kept), or the first failure (as a SparkTuiError)."""
+    from spark_tui.hub.fetch import hub_errors, quiet_hub
+
+    quiet_hub()
+    cancel = cancel or threading.Event()
+    todo = [f for f in plan.files if not f.cached]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
+        futures = {pool.submit(_fetch_one, plan, f, progress, cancel, token, timeout): f for f in todo}
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failure = next((fut.exception() for fut in done if fut.exception() is not None), None)
+        if failure is not None:
+            cancel.set()  # the others stop at their next chunk
+        wait(futures)
+    for fut, f in futures.items():
+        error = fut.exception()
+        if error is not None:
+            progress.set_state(f.path, "cancelled" if isinstance(error, DownloadCancelled) else "failed")
+    if failure is not None:
+        if isinstance(failure, SparkTuiError):
+            raise failure
+        with hub_errors(plan.model, plan.revision, timeout, cached="", local_files=True):
+            try:
+                raise failure
+            except OSError as exc:
+                if exc.errno is None:
+                    raise
+                raise SparkTuiError(f"Cannot write the download: {exc.strerror} ({exc.filename or plan.cache_dir}).",
+                                    "Check the disk (space, permissions) and run the same pull again: it resumes.",
+                                    ) from None
+        raise SparkTuiError(f"The download failed: {failure}.", "Run the same pull again: it resumes.")
+    _write_ref(Path(plan.cache_dir), plan.model, plan.revision, plan.commit)
+    return _repo_dir(Path(plan.cache_dir), plan.model) / "snapshots" / plan.commit
+
+
+def _repo_dir(cache: Path, model: str) -> Path:
+    return cache / ("models--" + model.replace("/", "--"))
+
+
+def _fetch_one(plan: DownloadPlan, f: PlannedFile, progress: TransferProgress, cancel: threading.Event,
+               token: str | None, timeout: float) -> None:
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    from spark_tui.hub.fetch import current_endpoint
+
+    if cancel.is_set():
+        raise DownloadCancelled("Download cancelled.")
+    bar = _progress_class(progress, f.path, cancel)
+    url = hf_hub_url(plan.model, f.path, revision=plan.commit, endpoint=current_endpoint())
+    meta = get_hf_file_metadata(url, token=token, timeout=timeout)
+    if meta.xet_file_data is not None and _xet_installed():
+        hf_hub_download(plan.model, f.path, revision=plan.commit, cache_dir=plan.cache_dir, token=token,
+                        endpoint=current_endpoint(), tqdm_class=bar)
+        progress.set_state(f.path, "done", f.size)
+        return
+    cache = Path(plan.cache_dir)
+    part = partial_path(cache, plan.model, plan.commit, f.path)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with open(part, "ab") as out:
+        resumed = out.tell()
+        if resumed > f.size:  # not this file after all: start over
+            out.truncate(0)
+            resumed = 0
+        progress.set_state(f.path, "downloading", resumed)
+        http_get(url, out, resume_size=resumed, headers=build_hf_headers(token=token), expected_size=f.size,
+                 displayed_filename=f.path, tqdm_class=bar)
+    etag = meta.etag or ""
+    if resumed and not _matches(part, etag):
+        part.unlink(missing_ok=True)  # two attempts' bytes do not make the file: never keep it
+        raise SparkTuiError(f"{f.path} did not match its checksum after resuming; its partial data was discarded.",
+                            "Run the same pull again.")
+    _place(cache, plan.model, plan.commit, f.path, etag, part)
+    progress.set_state(f.path, "done", f.size)
+
+
+def _xet_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("hf_xet") is not None
+
+
+def _matches(path: Path, etag: str) -> bool:
+    """Does the file have the Hub's checksum: sha256 for LFS files, the git blob sha1 for the others?"""
+    if len(etag) == 64:
+        digest = hashlib.sha256()
+    elif len(etag) == 40:
+        digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    else:
+        return True  # no checksum we know how to check
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest() == etag
+
+
+def _place(cache: Path, model: str, commit: str, filename: str, etag: str, part: Path) -> None:
+    """Move a finished file into the HF cache: blobs/<etag>, then the snapshot's relative link to it."""
+    repo = _repo_dir(cache, model)
+    blob = repo / "blobs" / etag
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    if blob.exists():
+        part.unlink()
+    else:
+        os.chmod(part, 0o644)
+        os.replace(part, blob)  # same filesystem: atomic
+    link = repo / "snapshots" / commit / filename
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(blob, link.parent), tmp)
+    os.replace(tmp, link)
+
+
+def _write_ref(cache: Path, model: str, revision: str, commit: str) -> None:
+    """refs/<branch or tag> → commit, so the revision's name finds this snapshot offline too."""
+    if revision == commit:
+        return
+    from spark_tui.files import write_text_atomic
+
+    write_text_atomic(_repo_dir(cache, model) / "refs" / revision, commit)
