@@ -195,7 +195,7 @@ def _cache_ls(args: argparse.Namespace) -> int:
     from spark_tui.hardware import resolve_hardware
     from spark_tui.rules import load_all_rules
 
-    revisions = with_verdicts(scan(), resolve_hardware("auto"), load_all_rules().rules)
+    revisions = with_verdicts(scan(with_metadata_only=args.all), resolve_hardware("auto"), load_all_rules().rules)
     if args.json:
         print(json.dumps([r.to_json() for r in revisions], indent=2))
         return 0
@@ -229,7 +229,7 @@ def _confirm(question: str, yes: bool) -> bool:
 def _cache_rm(args: argparse.Namespace) -> int:
     from spark_tui.downloads.cache_view import delete, scan, select
 
-    chosen = select(scan(), args.model, args.revision)
+    chosen = select(scan(with_metadata_only=True), args.model, args.revision)
     freed = delete(chosen, dry_run=True)
     for r in chosen:
         print(f"  {human_bytes(r.size_bytes):>10}  {r.model} @ {r.revision[:12]}")
@@ -279,8 +279,9 @@ def add_parsers(sub: Any) -> None:
     cache = sub.add_parser("cache", help="the local model cache: ls (default), rm, prune")
     cache_sub = cache.add_subparsers(dest="cache_command", parser_class=type(cache))
     ls = cache_sub.add_parser("ls", help="models on disk: revision, size, last used, verdict here")
-    ls.add_argument("--json", action="store_true")
-    cache.add_argument("--json", action="store_true")
+    for p in (cache, ls):
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--all", action="store_true", help="also revisions holding only config files")
     rm = cache_sub.add_parser("rm", help="delete a model (or one revision)")
     rm.add_argument("model")
     rm.add_argument("--revision", metavar="R")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.hardware.profiles import HardwareProfile
@@ -37,6 +38,34 @@ class Services:
     engines: list[EngineStatus] = field(default_factory=list)
     docker: bool = False
     sample_gpus: Callable[[], list[GpuSample]] = lambda: []  # NVML (call from a worker)
+    plan_download: Callable[[str], Any] = lambda model: _plan_download(model)  # the Hub + disk (a worker)
+    pull: Callable[[Any, Any, Any], Any] = lambda plan, progress, cancel: _pull(plan, progress, cancel)
+    scan_cache: Callable[[Any, list], Any] = lambda hardware, rules: _scan_cache(hardware, rules)  # disk
+    delete_cached: Callable[[list], int] = lambda revisions: _delete_cached(revisions)  # disk
+
+
+def _plan_download(model: str) -> Any:
+    from spark_tui.downloads.plan import make_plan
+
+    return make_plan(model)
+
+
+def _pull(plan: Any, progress: Any, cancel: Any) -> Any:
+    from spark_tui.downloads.transfer import pull
+
+    return pull(plan, progress, cancel)
+
+
+def _scan_cache(hardware: Any, rules: list) -> Any:
+    from spark_tui.downloads.cache_view import listing
+
+    return listing(hardware, rules)
+
+
+def _delete_cached(revisions: list) -> int:
+    from spark_tui.downloads.cache_view import delete
+
+    return delete(revisions)
 
 
 def _cached_only(model: str) -> ModelFacts | None:

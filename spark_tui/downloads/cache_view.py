@@ -12,6 +12,8 @@ from typing import Any
 from spark_tui.downloads.plan import PARTIAL_DIR, hub_cache_dir
 from spark_tui.errors import UsageError
 
+WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pth", ".pt")
+
 
 @dataclass(frozen=True)
 class CachedRevision:
@@ -23,14 +25,17 @@ class CachedRevision:
     last_accessed: float  # the repo's newest access (huggingface_hub tracks it per repo)
     last_modified: float
     verdict: str | None = None  # ok | caution | incompatible | unknown, when asked for
+    has_weights: bool = True  # False: only config files (what a metadata lookup leaves in the HF cache)
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "revision": self.revision, "refs": list(self.refs),
                 "size_bytes": self.size_bytes, "path": self.path, "last_accessed": round(self.last_accessed, 3),
-                "verdict": self.verdict}
+                "verdict": self.verdict, "has_weights": self.has_weights}
 
 
-def scan(cache_dir: Path | None = None) -> list[CachedRevision]:
+def scan(cache_dir: Path | None = None, with_metadata_only: bool = False) -> list[CachedRevision]:
+    """Revisions in the cache; those holding only config files (left by metadata lookups, spark-tui's own and
+    other tools') only when asked for."""
     from huggingface_hub import scan_cache_dir
 
     cache = cache_dir or hub_cache_dir()
@@ -42,8 +47,11 @@ def scan(cache_dir: Path | None = None) -> list[CachedRevision]:
         if repo.repo_type != "model":
             continue
         for rev in repo.revisions:
+            weights = any(f.file_name.endswith(WEIGHT_SUFFIXES) for f in rev.files)
             found.append(CachedRevision(repo.repo_id, rev.commit_hash, tuple(sorted(rev.refs)), rev.size_on_disk,
-                                        str(rev.snapshot_path), repo.last_accessed, rev.last_modified))
+                                        str(rev.snapshot_path), repo.last_accessed, rev.last_modified,
+                                        has_weights=weights))
+    found = [r for r in found if r.has_weights or with_metadata_only]
     return sorted(found, key=lambda r: (r.model.lower(), -r.last_modified))
 
 
@@ -114,7 +122,7 @@ def delete(revisions: list[CachedRevision], cache_dir: Path | None = None, dry_r
     cache = cache_dir or hub_cache_dir()
     strategy = scan_cache_dir(cache).delete_revisions(*[r.revision for r in revisions])
     freed = strategy.expected_freed_size
-    remaining = {r.model for r in scan(cache) if r.path not in {d.path for d in revisions}}
+    remaining = {r.model for r in scan(cache, True) if r.path not in {d.path for d in revisions}}
     partial_models = {r.model for r in revisions} - remaining
     freed += sum(partial_bytes(m, cache) for m in partial_models)
     if not dry_run:
@@ -143,3 +151,20 @@ def parse_size(text: str) -> int:
         return int(t)
     except ValueError:
         raise UsageError(f"'{text}' is not a size.", "Use a number and a unit: 500M, 200G, 1.5T.") from None
+
+
+@dataclass(frozen=True)
+class CacheListing:
+    revisions: list[CachedRevision]
+    cache_dir: str
+    free_bytes: int
+    partial_bytes: int
+
+
+def listing(hardware: Any, rules: list) -> CacheListing:
+    """Everything the cache view shows, in one call (from a worker: it reads the disk)."""
+    from spark_tui.downloads.plan import free_space
+
+    cache = hub_cache_dir()
+    return CacheListing(with_verdicts(scan(cache), hardware, rules), str(cache), free_space(cache),
+                        partial_bytes(cache_dir=cache))

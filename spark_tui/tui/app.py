@@ -19,7 +19,8 @@ from spark_tui.errors import HubUnavailableError, SparkTuiError
 from spark_tui.hardware import DEFAULT_PLANNING_PROFILE, from_profile
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.services import Services
-from spark_tui.tui.messages import FactsLoaded, HardwareProbed, Notice, SearchFinished, ServersPolled
+from spark_tui.tui.download_state import DownloadManager
+from spark_tui.tui.messages import CacheScanned, FactsLoaded, HardwareProbed, Notice, SearchFinished, ServersPolled
 from spark_tui.tui.model_state import ModelRow
 from spark_tui.tui.server_state import ServersSnapshot, ServerView
 
@@ -56,6 +57,8 @@ class SparkTuiApp(App[int]):
         self._polls = 0
         self._external: list = []  # vLLM servers found listening that spark-tui did not start
         self._supervisor: Any = None  # one for the app's life: it caches what it read of the logs
+        self.downloads = DownloadManager(services.plan_download, services.pull, self._notify_from_thread)
+        self.cache_listing: Any = None  # the local model cache, once scanned
         for entry in services.catalog:
             self.rows[entry.id] = ModelRow(entry.id, "catalog", use_case=entry.use_case)
         self.rule_problems = list(services.rules.problems)
@@ -249,6 +252,44 @@ class SparkTuiApp(App[int]):
             self.post_message(Notice(str(exc), "error"))
             return
         self.post_message(Notice(f"{name}: {status.state}."))
+
+    # --- downloads and the local cache ---
+    def download(self, model: str) -> None:
+        job = self.downloads.start(model)
+        self.notify(f"Downloading {model} (D shows the downloads)." if job.state == "planning" else
+                    f"{model} is already downloading.")
+
+    def _notify_from_thread(self, message: str, severity: str) -> None:
+        if self.is_running:
+            self.call_from_thread(self.post_message, Notice(message, severity))
+            if "downloaded" in message:
+                self.call_from_thread(self.scan_cache)
+
+    @work(thread=True, exclusive=True, group="cache")
+    def scan_cache(self) -> None:
+        try:
+            listing = self.services.scan_cache(self.probed or self.hardware, self.services.rules.rules)
+        except (SparkTuiError, OSError) as exc:
+            self.post_message(Notice(f"Cannot read the model cache: {exc}", "error"))
+            return
+        self.post_message(CacheScanned(listing))
+
+    def on_cache_scanned(self, message: CacheScanned) -> None:
+        self.cache_listing = message.listing
+        self.refresh_views(now=True)
+
+    @work(thread=True, group="cache-delete")
+    def delete_cached(self, revisions: list) -> None:
+        try:
+            freed = self.services.delete_cached(revisions)
+        except (SparkTuiError, OSError) as exc:
+            self.post_message(Notice(f"Not deleted: {exc}", "error"))
+            return
+        self.post_message(Notice(f"Deleted; {freed / 1024**3:.1f} GiB freed."))
+        self.scan_cache()
+
+    def on_unmount(self) -> None:
+        self.downloads.stop_all()  # partial files stay: the next pull resumes them
 
     def on_notice(self, message: Notice) -> None:
         self.notify(message.message, severity=message.severity)  # type: ignore[arg-type]

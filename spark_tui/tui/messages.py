@@ -48,3 +48,9 @@ class Notice(Message):
         super().__init__()
         self.message = message
         self.severity = severity
+
+
+class CacheScanned(Message):
+    def __init__(self, listing: object) -> None:
+        super().__init__()
+        self.listing = listing

@@ -38,6 +38,8 @@ class MainScreen(Screen[None]):
         Binding("h", "pick_hardware", "Hardware"),
         Binding("r", "rules", "Rules"),
         Binding("S", "servers", "Servers"),
+        Binding("D", "downloads", "Downloads"),
+        Binding("d", "download", "Download", show=False),
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
@@ -199,6 +201,16 @@ class MainScreen(Screen[None]):
                 self.spark.set_hardware(choice)
 
         self.app.push_screen(HardwareScreen(self.spark.hardware_choice), chosen)
+
+    def action_downloads(self) -> None:
+        from spark_tui.tui.screens.downloads import DownloadsScreen
+
+        self.app.push_screen(DownloadsScreen())
+
+    def action_download(self) -> None:
+        model = self._current_id()
+        if model is not None:
+            self.spark.download(model)
 
     def action_servers(self) -> None:
         from spark_tui.tui.screens.servers import ServersScreen

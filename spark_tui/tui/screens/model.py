@@ -31,6 +31,7 @@ class ModelScreen(Screen[None]):
         Binding("l", "focus_len", "max-model-len"),
         Binding("u", "focus_util", "utilization"),
         Binding("L", "launch", "Launch"),
+        Binding("d", "download", "Download"),
     ]
 
     def __init__(self, model: str) -> None:
@@ -150,6 +151,12 @@ class ModelScreen(Screen[None]):
         here = self.spark.probed  # the launch happens on this machine, whatever profile the plan is for
         warning = memory_pressure(here) if here is not None else None
         self.app.push_screen(LaunchScreen(advice.launch, warning), confirmed)
+
+    def action_download(self) -> None:
+        if self.row.facts is not None and self.row.facts.source == "local":
+            self.notify("This model is a local directory already.", severity="warning")
+            return
+        self.spark.download(self.row.id)
 
     def action_cycle_engine(self) -> None:
         from spark_tui.tui.app import ENGINES

@@ -1,0 +1,105 @@
+"""Downloads the app runs: one thread per pull (huggingface_hub blocks), progress read by the Downloads screen
+twice a second from plain data. Pause keeps the partial files for resume; cancel discards them."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spark_tui.downloads.plan import PARTIAL_DIR, DownloadPlan
+from spark_tui.downloads.transfer import DownloadCancelled, ProgressSnapshot, TransferProgress
+from spark_tui.errors import SparkTuiError
+
+ACTIVE = ("planning", "downloading")
+
+
+@dataclass
+class DownloadJob:
+    model: str
+    state: str = "planning"  # planning | downloading | paused | done | failed | refused | cancelled
+    message: str = ""
+    plan: DownloadPlan | None = None
+    progress: TransferProgress | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    discard: bool = False
+
+    def snapshot(self) -> ProgressSnapshot | None:
+        return self.progress.snapshot() if self.progress is not None else None
+
+
+class DownloadManager:
+    def __init__(self, plan: Callable[[str], DownloadPlan],
+                 pull: Callable[[DownloadPlan, TransferProgress, threading.Event], object],
+                 notify: Callable[[str, str], None] = lambda message, severity: None) -> None:
+        self._plan, self._pull, self._notify = plan, pull, notify
+        self.jobs: dict[str, DownloadJob] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self, model: str) -> DownloadJob:
+        job = self.jobs.get(model)
+        if job is not None and job.state in ACTIVE:
+            return job
+        job = self.jobs[model] = DownloadJob(model)
+        thread = threading.Thread(target=self._run, args=(job,), name=f"pull {model}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return job
+
+    def _run(self, job: DownloadJob) -> None:
+        try:
+            plan = self._plan(job.model)
+            job.plan = plan
+            if not plan.fits:
+                job.state = "refused"
+                job.message = (f"needs {plan.bytes_to_fetch / 1024**3:.1f} GiB + margin, "
+                               f"{plan.free_bytes / 1024**3:.1f} GiB free")
+                self._notify(f"Not downloading {job.model}: {job.message}.", "error")
+                return
+            job.progress = TransferProgress(plan)
+            job.state = "downloading"
+            self._pull(plan, job.progress, job.cancel)
+        except DownloadCancelled:
+            if job.discard:
+                self._discard(job)
+                job.state, job.message = "cancelled", "partial data discarded"
+            else:
+                job.state, job.message = "paused", "partial data kept: r resumes"
+            return
+        except SparkTuiError as exc:
+            job.state, job.message = "failed", exc.message
+            self._notify(f"{job.model}: {exc.message}", "error")
+            return
+        job.state, job.message = "done", ""
+        self._notify(f"{job.model} is downloaded.", "information")
+
+    def pause(self, model: str) -> None:
+        job = self.jobs.get(model)
+        if job is not None and job.state in ACTIVE:
+            job.cancel.set()
+
+    def cancel(self, model: str) -> None:
+        job = self.jobs.get(model)
+        if job is None:
+            return
+        job.discard = True
+        if job.state in ACTIVE:
+            job.cancel.set()
+        elif job.state == "paused":
+            self._discard(job)
+            job.state, job.message = "cancelled", "partial data discarded"
+
+    @staticmethod
+    def _discard(job: DownloadJob) -> None:
+        if job.plan is not None:
+            shutil.rmtree(Path(job.plan.cache_dir) / PARTIAL_DIR / ("models--" + job.model.replace("/", "--")),
+                          ignore_errors=True)
+
+    def stop_all(self, timeout: float = 5.0) -> None:
+        """At quit: stop every transfer at its next chunk (partial data kept) and wait for the threads."""
+        for job in self.jobs.values():
+            job.cancel.set()
+        for thread in self._threads:
+            thread.join(timeout)
