@@ -171,10 +171,13 @@ class _Display:
         for f in [f for f in snap.files if f.state == "downloading"][:6]:
             lines.append(f"  {f.done / (f.size or 1):>4.0%} {human_bytes(f.size):>10}  {f.path[-60:]}")
         out = (f"\x1b[{self.lines}F" if self.lines else "") + "".join(f"\x1b[2K{line}\n" for line in lines)
-        out += "\x1b[2K\n" * max(0, self.lines - len(lines))  # clear what the last frame had below
+        blank = max(0, self.lines - len(lines))
+        out += "\x1b[2K\n" * blank  # clear what the last frame had below
+        if final and blank:
+            out += f"\x1b[{blank}F"  # and end right under the last line, with no gap
         sys.stdout.write(out)
         sys.stdout.flush()
-        self.lines = max(self.lines, len(lines))
+        self.lines = len(lines) if final else max(self.lines, len(lines))
 
     def finish(self, snap: Any) -> None:
         self.show(snap, final=True)

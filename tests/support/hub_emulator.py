@@ -233,6 +233,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/models":
             self._search(parse_qs(parsed.query))
             return
+        tree = re.match(r"^/api/models/(.+?)/tree/([^/]+)(?:/(.*))?$", path)
+        if tree:
+            self._tree(tree.group(1), tree.group(2))
+            return
         if path.startswith("/api/models/"):
             rest = path[len("/api/models/"):]
             repo_id, _, revision = rest.partition("/revision/")
@@ -274,6 +278,24 @@ class _Handler(BaseHTTPRequestHandler):
         if repo.safetensors:
             body["safetensors"] = repo.safetensors
         self._send(200, json.dumps(body).encode())
+
+    def _tree(self, repo_id: str, revision: str) -> None:
+        """The recursive file listing (`list_repo_tree`, which `snapshot_download` / `hf download` use)."""
+        repo = self._repo(repo_id)
+        if repo is None or not self._revision_ok(repo, revision):
+            return
+        entries: list[dict[str, Any]] = []
+        folders = sorted({"/".join(name.split("/")[:i]) for name in repo.files for i in range(1, name.count("/") + 1)})
+        entries += [{"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f}
+                    for f in folders]
+        for name in repo.files:
+            etag, lfs = repo.etag(name)
+            entry: dict[str, Any] = {"type": "file", "oid": hashlib.sha1(name.encode()).hexdigest(),
+                                     "size": repo.size(name), "path": name}
+            if lfs:
+                entry["lfs"] = {"oid": etag, "size": repo.size(name), "pointerSize": 134}
+            entries.append(entry)
+        self._send(200, json.dumps(entries).encode())
 
     def _search(self, query: dict[str, list[str]]) -> None:
         search = (query.get("search") or [""])[0].lower()
@@ -343,8 +365,17 @@ class _Handler(BaseHTTPRequestHandler):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--bench-repo", metavar="ID:FILES:MIB", help="also serve ID with FILES weight files of MIB "
+                        "MiB each (synthetic bytes; for bench/download_speed.py)")
     args = parser.parse_args()
-    hub = HubEmulator(port=args.port).start()
+    hub = HubEmulator(port=args.port)
+    if args.bench_repo:
+        repo_id, count, mib = args.bench_repo.rsplit(":", 2)
+        files: dict[str, bytes | int] = {"config.json": json.dumps(fixture_repos.config("Qwen__Qwen3-8B")).encode()}
+        for i in range(int(count)):
+            files[f"model-{i + 1:05d}-of-{int(count):05d}.safetensors"] = int(mib) * 1024 * 1024
+        hub.repos[repo_id] = Repo(id=repo_id, files=files, sha=hashlib.sha1(repo_id.encode()).hexdigest())
+    hub.start()
     print(hub.url, flush=True)
     try:
         while True:

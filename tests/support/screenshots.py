@@ -68,6 +68,13 @@ async def main() -> None:
             app.post_message(ServersPolled(snapshot))
             await pilot.pause()
 
+    async def downloads(app, pilot):
+        from spark_tui.tui.screens.downloads import DownloadsScreen
+        from tests.tui.test_downloads import fixed_downloads
+
+        fixed_downloads(app)  # a pull half-way and a cache of two models, as in the snapshot test
+        app.push_screen(DownloadsScreen(poll=False))
+
     await shoot("main-120x40", (120, 40), catalog)
     await shoot("main-80x24", (80, 24), catalog)
     await shoot("search-120x40", (120, 40), search)
@@ -76,6 +83,7 @@ async def main() -> None:
     await shoot("rules-120x40", (120, 40), rules)
     await shoot("hardware-120x40", (120, 40), hardware)
     await shoot("servers-120x40", (120, 40), servers)
+    await shoot("downloads-120x40", (120, 40), downloads)
 
 
 if __name__ == "__main__":

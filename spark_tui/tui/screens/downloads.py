@@ -26,7 +26,9 @@ VERDICT_STYLE = {"ok": "green", "caution": "yellow", "incompatible": "bold red",
 def size(n: float) -> str:
     if n >= GIB / 10:
         return f"{n / GIB:.1f} GiB"
-    return f"{n / 1024**2:.1f} MiB" if n >= 1024**2 / 10 else f"{n / 1024:.1f} KiB"
+    if n >= 1024**2 / 10:
+        return f"{n / 1024**2:.1f} MiB"
+    return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n:.0f} B"
 
 
 def age(seconds: float | None) -> str:
@@ -57,6 +59,7 @@ class DownloadsScreen(Screen[None]):
     def __init__(self, poll: bool = True) -> None:
         super().__init__()
         self.poll = poll  # snapshot tests draw fixed data
+        self._states: dict[str, str] = {}
 
     @property
     def spark(self) -> SparkTuiApp:
@@ -100,6 +103,10 @@ class DownloadsScreen(Screen[None]):
             return
         table = self.query_one("#downloads", DataTable)
         jobs = list(self.spark.downloads.jobs.values())
+        states = {j.model: j.state for j in jobs}
+        if self.poll and states != self._states:  # a pull paused, ended or was cancelled: the disk changed
+            self._states = states
+            self.spark.scan_cache()
         if [str(k.value) for k in table.rows] != [j.model for j in jobs]:
             table.clear()
             for job in jobs:
@@ -154,9 +161,9 @@ class DownloadsScreen(Screen[None]):
             title.update("Local cache: reading…")
             return
         used = sum(r.size_bytes for r in listing.revisions)
-        partial = f" · {size(listing.partial_bytes)} of paused pulls" if listing.partial_bytes else ""
-        title.update(f"Local cache {listing.cache_dir}: {size(used)} in {len(listing.revisions)} revisions · "
-                     f"{size(listing.free_bytes)} free{partial}")
+        partial = f" · {size(listing.partial_bytes)} in unfinished pulls" if listing.partial_bytes else ""
+        held = f"{size(used)} in {len(listing.revisions)} revisions" if listing.revisions else "no models yet"
+        title.update(f"Local cache {listing.cache_dir}: {held} · {size(listing.free_bytes)} free{partial}")
         keys = [f"{r.model}@{r.revision}" for r in listing.revisions]
         if [str(k.value) for k in table.rows] == keys:
             return
