@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -123,7 +124,7 @@ class ServersScreen(Screen[None]):
         _update_if_changed(self.query_one("#prompt-label", Label), Text(
             f"prompt tok/s {view.prompt_rate[-1]:.1f}" if view.prompt_rate else "prompt tok/s"), True)
         _update_if_changed(detail, detail_text(view, self.spark.gpus))
-        _update_if_changed(log, Text("\n".join(view.status.last_lines[-12:]), style="dim", overflow="fold"))
+        _update_if_changed(log, Text("\n".join(view.status.last_lines[-12:]), style="dim", overflow="fold"), True)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_selected()
@@ -143,11 +144,20 @@ class ServersScreen(Screen[None]):
 
 
 def _update_if_changed(widget: Static, text: Text, same_size: bool = False) -> None:
-    """Redraw only when the words changed: most seconds the log and the state read the same. `same_size`: the
-    widget's size is fixed by CSS, so the new words need no layout pass (a pass over the whole screen)."""
-    if getattr(widget, "_shown", None) != text.plain:
-        widget._shown = text.plain  # type: ignore[attr-defined]
-        widget.update(text, layout=not same_size)
+    """Redraw only when the words changed: most seconds the log and the state read the same. A layout pass (over
+    the whole screen) only when the widget's height may change: not when `same_size` (its size is fixed by CSS),
+    nor when the new words have as many lines as the old and none wraps (the GPU line changes every second)."""
+    plain = text.plain
+    old = getattr(widget, "_shown", None)
+    if old == plain:
+        return
+    widget._shown = plain  # type: ignore[attr-defined]
+    width = widget.content_size.width
+    unwrapped = width > 0 and all(cell_len(line) <= width for line in plain.split("\n"))
+    same_height = old is not None and unwrapped and getattr(widget, "_unwrapped", False) and \
+        old.count("\n") == plain.count("\n")
+    widget._unwrapped = unwrapped  # type: ignore[attr-defined]
+    widget.update(text, layout=not (same_size or same_height))
 
 
 def _set_sparkline(spark: Sparkline, data: list[float]) -> None:
