@@ -147,7 +147,8 @@ def test_gated_missing_and_bad_revision_are_one_sentence(cli, hub):
 
 
 def test_cache_ls_rm_and_prune(cli, small, tmp_path):
-    assert cli("pull", REPO).code == 0
+    piped = cli("pull", REPO)  # not a terminal: progress as lines, then where it landed
+    assert piped.code == 0 and piped.out.splitlines()[0].startswith("pull: ") and "Done: " in piped.out
     listing = json.loads(cli("cache", "ls", "--json").out)
     entry = next(e for e in listing if e["model"] == REPO)
     assert entry["revision"] == small.sha and entry["size_bytes"] >= 6 * 1024 * 1024

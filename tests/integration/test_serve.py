@@ -229,3 +229,10 @@ def test_ps_also_shows_a_vllm_it_did_not_start_and_stop_leaves_it_alone(cli, tmp
     finally:
         process.kill()
         process.wait()
+
+
+def test_model_not_cached_and_no_network_is_one_sentence(cli, fake_vllm):
+    r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm", str(fake_vllm),
+            env={"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"})
+    assert r.code == 3 and "Cannot reach" in r.err and "Traceback" not in r.err
+    assert ps(cli) == []  # nothing launched
