@@ -26,6 +26,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.support.hub_emulator import HubEmulator  # noqa: E402
+from tests.support.stand_ins import stand_in  # noqa: E402
 
 HOLDER = """
 import time, torch
@@ -93,9 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     hub = HubEmulator().start()
-    fake = work / "vllm"
-    fake.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests/support/fake_vllm.py'} \"$@\"\n")
-    fake.chmod(0o755)
+    fake = stand_in(work / "vllm", "fake_vllm.py")
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(work / "hf"), "SPARK_TUI_CACHE_DIR": str(work / "c"),
            "SPARK_TUI_STATE_DIR": str(work / "s"), "FAKE_VLLM_DELAY": "0.5", "TERM": "xterm-256color",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}

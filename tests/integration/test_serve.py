@@ -15,17 +15,15 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.stand_ins import stand_in
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
 def fake_vllm(tmp_path, monkeypatch, hub):
     """A `vllm` executable that runs the stand-in, and a private state dir."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    exe = bin_dir / "vllm"
-    exe.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests/support/fake_vllm.py'} \"$@\"\n")
-    exe.chmod(0o755)
+    exe = stand_in(tmp_path / "bin" / "vllm", "fake_vllm.py")
     monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("FAKE_VLLM_DELAY", "0.6")
     monkeypatch.setenv("FAKE_VLLM_TOKENS_PER_S", "50")

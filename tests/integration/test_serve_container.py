@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import psutil
 import pytest
 
 from tests.integration.test_serve import free_port, leftover, wait_state
+from tests.support.stand_ins import stand_in
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 IMAGE = "nvcr.io/nvidia/vllm:26.02-py3"
@@ -22,11 +22,7 @@ IMAGE = "nvcr.io/nvidia/vllm:26.02-py3"
 
 @pytest.fixture
 def docker(tmp_path, monkeypatch, hub):
-    bin_dir = tmp_path / "dockerbin"
-    bin_dir.mkdir()
-    exe = bin_dir / "docker"
-    exe.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests/support/fake_docker.py'} \"$@\"\n")
-    exe.chmod(0o755)
+    exe = stand_in(tmp_path / "dockerbin" / "docker", "fake_docker.py")
     monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("SPARK_TUI_DOCKER", str(exe))
     monkeypatch.setenv("FAKE_DOCKER_STATE", str(tmp_path / "docker"))

@@ -4,7 +4,6 @@ and snapshots of the screen fed with recorded samples."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from spark_tui.tui.app import SparkTuiApp
 from spark_tui.tui.messages import ServersPolled
 from spark_tui.tui.screens.servers import ServersScreen
 from spark_tui.tui.server_state import ServersSnapshot
+from tests.support.stand_ins import stand_in
 from tests.tui.conftest import select_row, services, settle
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -26,9 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 @pytest.fixture
 def fake_engine(tmp_path, monkeypatch, hub):
-    exe = tmp_path / "vllm"
-    exe.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests/support/fake_vllm.py'} \"$@\"\n")
-    exe.chmod(0o755)
+    exe = stand_in(tmp_path / "vllm", "fake_vllm.py")
     monkeypatch.setenv("SPARK_TUI_VLLM", str(exe))
     monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("FAKE_VLLM_DELAY", "0.5")
@@ -43,6 +41,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+async def open_launch_dialog(app: SparkTuiApp, pilot, model: str) -> None:
+    """Model row → its detail (Enter) → the launch dialog (L)."""
+    await settle(app, pilot)
+    await select_row(app, pilot, model)
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press("L")
+    await pilot.pause()
+
+
 def fake_processes() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["cmdline"]) if any("fake_vllm.py" in c for c in p.info["cmdline"] or [])
             and p.status() != psutil.STATUS_ZOMBIE]
@@ -51,12 +59,7 @@ def fake_processes() -> list[psutil.Process]:
 async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
     app = SparkTuiApp(services(), hardware="gb10")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
-        await select_row(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
-        await pilot.press("enter")
-        await pilot.pause()
-        await pilot.press("L")
-        await pilot.pause()
+        await open_launch_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
         field = app.screen.query_one("#launch-command")
         assert field.value.startswith("vllm serve RedHatAI/Qwen3-8B-NVFP4 --host 127.0.0.1 --port 8000")
         field.value = field.value.replace("--port 8000", f"--port {free_port()}")  # the command is editable
@@ -140,12 +143,7 @@ async def test_launch_dialog_warns_when_memory_is_nearly_full(fake_engine):
                    host_page_cache_bytes=88 * GIB, memory_used_bytes=30 * GIB)
     app = SparkTuiApp(services(probe=full), hardware="auto")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
-        await select_row(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
-        await pilot.press("enter")
-        await pilot.pause()
-        await pilot.press("L")
-        await pilot.pause()
+        await open_launch_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
         warning = str(app.screen.query_one("#launch-warning").render())
         assert "Memory is 98% in use before launch: 2.0 GiB free" in warning and "drop_caches" in warning
         await pilot.press("escape")
