@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -124,8 +125,15 @@ def _run_pull(plan: Any, as_json: bool) -> Any:
             worker.join(0.25)
             display.show(progress.snapshot())
     except KeyboardInterrupt:
-        cancel.set()
-        worker.join()
+        cancel.set()  # the transfers stop at their next chunk
+        if not as_json:
+            sys.stderr.write("\nStopping… (Ctrl-C again quits at once; what arrived is kept either way)\n")
+        try:
+            worker.join()
+        except KeyboardInterrupt:
+            # Partial files only ever grow by whole chunks and never look complete: quitting now loses nothing.
+            sys.stderr.write("spark-tui: stopped; pull again to resume.\n")
+            os._exit(130)
         display.finish(progress.snapshot())
         kept = progress.snapshot().bytes_done
         raise DownloadCancelled(f"Stopped; {human_bytes(kept)} of {human_bytes(plan.bytes_total)} is kept.",
@@ -230,9 +238,21 @@ def _confirm(question: str, yes: bool) -> bool:
 
 
 def _cache_rm(args: argparse.Namespace) -> int:
-    from spark_tui.downloads.cache_view import delete, scan, select
+    from spark_tui.downloads.cache_view import delete, delete_partial, partial_bytes, scan, select
 
-    chosen = select(scan(with_metadata_only=True), args.model, args.revision)
+    try:
+        chosen = select(scan(with_metadata_only=True), args.model, args.revision)
+    except UsageError:
+        partial = partial_bytes(args.model) if args.revision is None else 0
+        if not partial:
+            raise
+        # Only a stopped pull of it is here.
+        if _confirm(f"Delete the unfinished pull of {args.model}, freeing {human_bytes(partial)}?", args.yes):
+            delete_partial(args.model)
+            print(f"Deleted; {human_bytes(partial)} freed.")
+        else:
+            print("Nothing deleted.")
+        return 0
     freed = delete(chosen, dry_run=True)
     for r in chosen:
         print(f"  {human_bytes(r.size_bytes):>10}  {r.model} @ {r.revision[:12]}")

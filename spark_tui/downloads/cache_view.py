@@ -128,8 +128,14 @@ def delete(revisions: list[CachedRevision], cache_dir: Path | None = None, dry_r
     if not dry_run:
         strategy.execute()
         for m in partial_models:
-            shutil.rmtree(cache / PARTIAL_DIR / ("models--" + m.replace("/", "--")), ignore_errors=True)
+            delete_partial(m, cache)
     return freed
+
+
+def delete_partial(model: str, cache_dir: Path | None = None) -> None:
+    """Forget a model's stopped pulls (their partial files)."""
+    shutil.rmtree((cache_dir or hub_cache_dir()) / PARTIAL_DIR / ("models--" + model.replace("/", "--")),
+                  ignore_errors=True)
 
 
 def parse_age(text: str) -> float:

@@ -188,6 +188,9 @@ def _fetch_one(plan: DownloadPlan, f: PlannedFile, progress: TransferProgress, c
         http_get(url, out, resume_size=resumed, headers=build_hf_headers(token=token), expected_size=f.size,
                  displayed_filename=f.path, tqdm_class=bar)
     etag = meta.etag or ""
+    if not etag:
+        raise SparkTuiError(f"The Hub gave no ETag for {f.path}, so it cannot be placed in the HF cache.",
+                            "Retry later; if it persists, use `hf download`.")
     if resumed and not _matches(part, etag):
         part.unlink(missing_ok=True)  # two attempts' bytes do not make the file: never keep it
         raise SparkTuiError(f"{f.path} did not match its checksum after resuming; its partial data was discarded.",

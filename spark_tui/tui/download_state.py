@@ -3,13 +3,13 @@ twice a second from plain data. Pause keeps the partial files for resume; cancel
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spark_tui.downloads.plan import PARTIAL_DIR, DownloadPlan
+from spark_tui.downloads.cache_view import delete_partial
+from spark_tui.downloads.plan import DownloadPlan
 from spark_tui.downloads.transfer import DownloadCancelled, ProgressSnapshot, TransferProgress
 from spark_tui.errors import SparkTuiError
 
@@ -94,12 +94,15 @@ class DownloadManager:
     @staticmethod
     def _discard(job: DownloadJob) -> None:
         if job.plan is not None:
-            shutil.rmtree(Path(job.plan.cache_dir) / PARTIAL_DIR / ("models--" + job.model.replace("/", "--")),
-                          ignore_errors=True)
+            delete_partial(job.model, Path(job.plan.cache_dir))
 
-    def stop_all(self, timeout: float = 5.0) -> None:
-        """At quit: stop every transfer at its next chunk (partial data kept) and wait for the threads."""
+    def stop_all(self, timeout: float = 2.0) -> None:
+        """At quit: stop every transfer at its next chunk and give the threads a moment. Quitting does not wait
+        longer than that: partial files grow by whole chunks and never look complete, so nothing is lost."""
+        import time
+
         for job in self.jobs.values():
             job.cancel.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))

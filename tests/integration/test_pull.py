@@ -177,3 +177,13 @@ def test_cache_ls_rm_and_prune(cli, small, tmp_path):
 
 def test_files_hash_as_the_hub_says(small):
     assert hashlib.sha256(small.files[SHARD]).hexdigest() == small.etag(SHARD)[0]
+
+
+def test_cache_rm_of_a_model_with_only_a_stopped_pull(cli, hub, tmp_path):
+    part = tmp_path / "hf" / "hub" / ".spark-tui-partial" / "models--spark-test--Stopped" / ("a" * 40) / "m.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * 4096)
+    assert "Stopped pulls waiting to resume: 4.0 KiB" in cli("cache").out
+    r = cli("cache", "rm", "spark-test/Stopped", "-y")
+    assert r.code == 0 and "4.0 KiB freed" in r.out, r.err
+    assert not part.parent.parent.exists()
