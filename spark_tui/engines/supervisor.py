@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spark_tui.engines.logs import diagnose, tail
+from spark_tui.engines.logs import progress as startup_progress
 from spark_tui.engines.runtime import VllmRuntime, container_name
 from spark_tui.errors import SparkTuiError, UsageError
 from spark_tui.files import locked, write_json_atomic
@@ -131,33 +133,13 @@ class Supervisor:
         return records[name]
 
     def external(self, records: list[ServerRecord] | None = None) -> list[ServerRecord]:
-        """vLLM servers listening on this machine that spark-tui did not start (this user's processes: another
-        user's sockets are not ours to see). Records for display only; they have no log and `stop` leaves them."""
-        import psutil
+        """vLLM servers listening here that spark-tui did not start (engines/discovery.py)."""
+        from spark_tui.engines.discovery import find_external
 
         records = records if records is not None else self.records()
-        ours = {r.pid for r in records}
         # A server of ours in a container is not in our process group; its port tells it apart.
-        our_ports = {r.port for r in records if _alive(r)}
-        found = []
-        for process in psutil.process_iter(["pid", "cmdline", "create_time"]):
-            cmdline = process.info["cmdline"] or []
-            if not _is_vllm_server(cmdline):
-                continue
-            try:
-                if os.getpgid(process.pid) in ours:
-                    continue
-                ports = [c.laddr for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
-            except (psutil.Error, ProcessLookupError, PermissionError):
-                continue
-            for laddr in [a for a in ports if a.port not in our_ports][:1]:
-                host = laddr.ip if laddr.ip not in ("0.0.0.0", "::") else "127.0.0.1"
-                found.append(ServerRecord(name=f"external-{laddr.port}", model=_served_model(cmdline), engine="vllm",
-                                          argv=list(cmdline), env={}, pid=process.pid, port=laddr.port, host=host,
-                                          log="", started_at=process.info["create_time"], external=True))
-        return found
+        return find_external({r.pid for r in records}, {r.port for r in records if _alive(r)})
 
-    # --- launching ---
     def launch(self, model: str, engine: str, argv: list[str], env: dict[str, str], host: str, port: int,
                name: str | None = None, runtime: VllmRuntime | None = None) -> ServerRecord:
         """Start `argv` (the plan's `vllm serve …`, run by `runtime`; as given when there is none), detached."""
@@ -207,7 +189,7 @@ class Supervisor:
         alive = _alive(record)
         exit_code = exit_info.get("exit_code") if exit_info else None
         uptime = time.time() - record.started_at if alive else None
-        progress = _progress(lines)
+        progress = startup_progress(lines)
         status = ServerStatus(record, "starting", progress, uptime, exit_code, diagnosis, last_lines=lines[-20:],
                               bench=self._cached_json(self.root / "bench" / f"{record.name}.json"))
         if not alive:
@@ -252,7 +234,7 @@ class Supervisor:
         cached = self._log_cache.get(record.name)
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
-        lines = _tail(Path(record.log))
+        lines = tail(Path(record.log))
         diagnosis = diagnose(lines, rules) if rules is not None else []
         self._log_cache[record.name] = (key, lines, diagnosis)
         return lines, diagnosis
@@ -395,69 +377,9 @@ def _healthy(record: ServerRecord) -> bool:
         return False
 
 
-def _is_vllm_server(cmdline: list[str]) -> bool:
-    """`…/vllm serve MODEL …` (the console script, however it was started) or the OpenAI server module."""
-    if "vllm.entrypoints.openai.api_server" in cmdline:
-        return True
-    return any(Path(part).name == "vllm" and cmdline[i + 1:i + 2] == ["serve"] for i, part in enumerate(cmdline))
-
-
-def _served_model(cmdline: list[str]) -> str:
-    for flag in ("--served-model-name", "--model"):
-        if flag in cmdline and cmdline.index(flag) + 1 < len(cmdline):
-            return cmdline[cmdline.index(flag) + 1]
-    if "serve" in cmdline and cmdline.index("serve") + 1 < len(cmdline):
-        return cmdline[cmdline.index("serve") + 1]
-    return "?"
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _tail(path: Path, max_bytes: int = 256 * 1024) -> list[str]:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            return fh.read().decode(errors="replace").splitlines()
-    except OSError:
-        return []
-
-
-_PHASES = (
-    (re.compile(r"Application startup complete|Starting vLLM API server"), "serving"),
-    (re.compile(r"Capturing CUDA graph"), "capturing CUDA graphs"),
-    (re.compile(r"GPU KV cache size: ([\d,]+) tokens"), "KV cache {0} tokens"),
-    (re.compile(r"Model loading took ([\d.]+) GiB"), "weights loaded ({0} GiB)"),
-    (re.compile(r"Loading weights|Loading model|Loading safetensors"), "loading weights"),
-)
-
-
-def _progress(lines: list[str]) -> str:
-    """The furthest start-up phase the log shows."""
-    for pattern, label in _PHASES:
-        for line in reversed(lines):
-            match = pattern.search(line)
-            if match:
-                return label.format(*match.groups())
-    return "starting"
-
-
-def diagnose(lines: list[str], rules: list | None) -> list[dict[str, str]]:
-    """Known issues whose log patterns appear in the log: rule, title, and the line that matched."""
-    found: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for rule in rules or []:
-        for pattern in rule.log_patterns:
-            regex = re.compile(pattern)
-            line = next((ln for ln in reversed(lines) if regex.search(ln)), None)
-            if line is not None and rule.id not in seen:
-                seen.add(rule.id)
-                found.append({"rule": rule.id, "title": rule.generic_title, "line": line.strip()[:300]})
-    return found
