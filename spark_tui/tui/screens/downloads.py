@@ -133,6 +133,7 @@ class DownloadsScreen(Screen[None]):
         total = self.query_one("#total-bar", ProgressBar)
         files = self.query_one("#download-files", Static)
         snap = job.snapshot() if job else None
+        total.display = snap is not None  # no bar at 0 % when nothing is downloading
         if job is None or snap is None:
             total.update(total=100, progress=0)
             files.update(Text("Nothing downloading. Open a model (Enter) and press d to download it.", style="dim")
