@@ -58,19 +58,19 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
         sys.stderr.write(f"spark-tui: warning: {warning}\n")
     plan = advice.launch
     argv = list(plan.argv)
-    if args.api_key:
-        argv += ["--api-key", args.api_key]
+    # The key goes to vLLM as VLLM_API_KEY (it reads that when --api-key is absent): never in a command line.
+    secret_names = ["VLLM_API_KEY"] if args.api_key else []
     if args.dry_run or runtime is None:
         if runtime is not None:
-            argv = runtime.command(argv, args.name or "NAME", args.host, args.port, dict(plan.env))
-        shown = ["***" if i and argv[i - 1] == "--api-key" else part for i, part in enumerate(argv)]
-        env = "".join(f"{k}={shlex.quote(v)} " for k, v in plan.env.items()) if runtime is None or \
-            runtime.kind == "local" else ""
-        print(env + shlex.join(shown))
+            argv = runtime.command(argv, args.name or "NAME", args.host, args.port, dict(plan.env), secret_names)
+        shown_env = dict(plan.env) if runtime is None or runtime.kind == "local" else {}
+        if args.api_key:
+            shown_env["VLLM_API_KEY"] = "***"
+        print("".join(f"{k}={shlex.quote(v)} " for k, v in shown_env.items()) + shlex.join(argv))
         return 0
     supervisor = Supervisor()
     record = supervisor.launch(advice.model.id, "vllm", argv, dict(plan.env), args.host, args.port, args.name,
-                               runtime=runtime)
+                               runtime=runtime, api_key=args.api_key)
     print(f"{record.name} {record.url}")
     if args.wait is None:
         return 0
@@ -191,7 +191,8 @@ def bench_server(supervisor: Any, name: str, requests: int = 8, concurrency: int
     bound = _decode_bound(record.model)
     supervisor.record_sample(record)
     result = run_bench(record.url, record.model, requests=requests, concurrency=concurrency,
-                       prompt_tokens=prompt_tokens, max_tokens=max_tokens, bound=bound)
+                       prompt_tokens=prompt_tokens, max_tokens=max_tokens, bound=bound,
+                       api_key=supervisor.api_key(record))
     supervisor.record_sample(record)
     supervisor.save_bench(record, result.to_json())
     return result

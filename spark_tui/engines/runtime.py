@@ -36,9 +36,10 @@ class VllmRuntime:
     def describe(self) -> str:
         return self.executable if self.kind == "local" else f"{self.image} (docker)"
 
-    def command(self, plan_argv: list[str], server_name: str, host: str, port: int,
-                env: dict[str, str]) -> list[str]:
-        """The argv that runs the advisor's plan (`vllm serve MODEL …`) in this runtime."""
+    def command(self, plan_argv: list[str], server_name: str, host: str, port: int, env: dict[str, str],
+                secret_names: list[str] | None = None) -> list[str]:
+        """The argv that runs the advisor's plan (`vllm serve MODEL …`) in this runtime. `secret_names`: variables
+        of the launching environment handed to the container by name (their values stay out of argv)."""
         if self.kind == "local":
             return [self.executable, *plan_argv[1:]]
         assert self.image is not None
@@ -54,6 +55,8 @@ class VllmRuntime:
         for key in PASSED_THROUGH:
             if key in os.environ:
                 argv += ["-e", key]
+        for key in secret_names or []:
+            argv += ["-e", key]
         for key, value in env.items():
             argv += ["-e", f"{key}={value}"]
         # Inside the container vLLM listens on all interfaces; -p above decides who can reach it.

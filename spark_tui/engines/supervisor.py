@@ -141,8 +141,11 @@ class Supervisor:
         return find_external({r.pid for r in records}, {r.port for r in records if _alive(r)})
 
     def launch(self, model: str, engine: str, argv: list[str], env: dict[str, str], host: str, port: int,
-               name: str | None = None, runtime: VllmRuntime | None = None) -> ServerRecord:
-        """Start `argv` (the plan's `vllm serve …`, run by `runtime`; as given when there is none), detached."""
+               name: str | None = None, runtime: VllmRuntime | None = None,
+               api_key: str | None = None) -> ServerRecord:
+        """Start `argv` (the plan's `vllm serve …`, run by `runtime`; as given when there is none), detached.
+        `api_key` reaches vLLM as VLLM_API_KEY in its environment, never in argv, the record or the log; it is kept
+        for our own health checks and bench in a file only this user can read."""
         if not port_is_free(host, port):
             raise UsageError(f"Port {port} on {host} is already in use.", "Pass --port N, or --port auto for the "
                              "next free one.")
@@ -154,8 +157,10 @@ class Supervisor:
             if name in records and _alive(records[name]):
                 raise UsageError(f"A server named '{name}' is already running.", f"Stop it: spark-tui stop {name}")
             in_container = runtime is not None and runtime.kind == "container"
+            secrets = {"VLLM_API_KEY": api_key} if api_key else {}
             if runtime is not None:
-                argv = runtime.command(argv, name, host, port, env)
+                argv = runtime.command(argv, name, host, port, env, secret_names=list(secrets))
+            self._save_secret(name, api_key)
             log = self.root / "logs" / f"{name}.log"
             exit_file = self.root / "exits" / f"{name}.json"
             exit_file.unlink(missing_ok=True)
@@ -168,7 +173,7 @@ class Supervisor:
                     process = subprocess.Popen(
                         [sys.executable, "-m", "spark_tui.engines.runner", str(exit_file), "--", *argv],
                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                        env={**os.environ, **env}, start_new_session=True, close_fds=True,
+                        env={**os.environ, **env, **secrets}, start_new_session=True, close_fds=True,
                     )
                 except OSError as exc:
                     raise SparkTuiError(f"Cannot start {argv[0]}: {exc.strerror or exc}.") from None
@@ -202,13 +207,29 @@ class Supervisor:
             if record.container and not record.stopped:
                 status.progress = f"its container may still run: spark-tui stop {record.name} removes it"
             return status
-        if answering or _healthy(record):
+        if answering or _healthy(record, self.api_key(record)):
             status.state = "ready"
             if sample_metrics:
                 self._sample(status)
         elif progress != "starting":
             status.state = "loading"
         return status
+
+    def _save_secret(self, name: str, api_key: str | None) -> None:
+        path = self.root / "secrets" / f"{name}.key"
+        path.unlink(missing_ok=True)
+        if api_key:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(api_key)
+
+    def api_key(self, record: ServerRecord) -> str | None:
+        """The key a server was started with (for our own requests to its /v1 routes), if any."""
+        try:
+            return (self.root / "secrets" / f"{record.name}.key").read_text() or None
+        except OSError:
+            return None
 
     def save_bench(self, record: ServerRecord, result: dict[str, Any]) -> None:
         write_json_atomic(self.root / "bench" / f"{record.name}.json", {**result, "at": time.time()})
@@ -362,7 +383,7 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def _healthy(record: ServerRecord) -> bool:
+def _healthy(record: ServerRecord, api_key: str | None = None) -> bool:
     import httpx
 
     from spark_tui.engines.http import client
@@ -371,7 +392,8 @@ def _healthy(record: ServerRecord) -> bool:
         health = client().get(record.url + "/health", timeout=1.0)
         if health.status_code != 200:
             return False
-        models = client().get(record.url + "/v1/models", timeout=1.0)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}  # vLLM guards /v1 when given a key
+        models = client().get(record.url + "/v1/models", timeout=1.0, headers=headers)
         return models.status_code == 200 and any(m.get("id") == record.model for m in models.json().get("data", []))
     except (httpx.HTTPError, ValueError):
         return False

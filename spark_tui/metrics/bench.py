@@ -58,7 +58,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(ordered) * 1000, 2), "p90": pick(0.90), "p99": pick(0.99)}
 
 
-def one_request(url: str, model: str, prompt_tokens: int, max_tokens: int, timeout: float) -> RequestTiming:
+def one_request(url: str, model: str, prompt_tokens: int, max_tokens: int, timeout: float,
+                api_key: str | None = None) -> RequestTiming:
     import httpx
 
     from spark_tui.engines.http import client
@@ -68,7 +69,9 @@ def one_request(url: str, model: str, prompt_tokens: int, max_tokens: int, timeo
     start = time.perf_counter()
     stamps: list[float] = []
     try:
-        with client().stream("POST", url.rstrip("/") + "/v1/completions", json=body, timeout=timeout) as response:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        with client().stream("POST", url.rstrip("/") + "/v1/completions", json=body, timeout=timeout,
+                             headers=headers) as response:
             if response.status_code != 200:
                 return RequestTiming(0, [], 0, time.perf_counter() - start, f"HTTP {response.status_code}")
             for line in response.iter_lines():
@@ -86,10 +89,11 @@ def one_request(url: str, model: str, prompt_tokens: int, max_tokens: int, timeo
 
 
 def run_bench(url: str, model: str, requests: int = 8, concurrency: int = 2, prompt_tokens: int = 64,
-              max_tokens: int = 64, bound: float | None = None, timeout: float = 120.0) -> BenchResult:
+              max_tokens: int = 64, bound: float | None = None, timeout: float = 120.0,
+              api_key: str | None = None) -> BenchResult:
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        timings = list(pool.map(lambda _: one_request(url, model, prompt_tokens, max_tokens, timeout),
+        timings = list(pool.map(lambda _: one_request(url, model, prompt_tokens, max_tokens, timeout, api_key),
                                 range(requests)))
     wall = time.perf_counter() - start
     good = [t for t in timings if t.error is None]

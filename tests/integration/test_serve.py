@@ -234,3 +234,26 @@ def test_model_not_cached_and_no_network_is_one_sentence(cli, fake_vllm):
             env={"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"})
     assert r.code == 3 and "Cannot reach" in r.err and "Traceback" not in r.err
     assert ps(cli) == []  # nothing launched
+
+
+def test_api_key_reaches_vllm_by_environment_only_and_our_own_requests_use_it(cli, fake_vllm, tmp_path):
+    import httpx
+
+    port = free_port()
+    key = "sk-test-not-for-logs"
+    r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm", str(fake_vllm), "--port", str(port),
+            "--name", "keyed", "--api-key", key, "--wait", "20")
+    assert r.code == 0, r.err  # ready: our health check passed vLLM's guard on /v1/models
+    assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401  # the server does require it
+    bench = cli("bench", "keyed", "--requests", "2", "--max-tokens", "8", "--json")
+    assert bench.code == 0 and json.loads(bench.out)["failed"] == 0, bench.out
+    state = tmp_path / "state"
+    for path in [*state.glob("servers/*.json"), *state.glob("logs/*.log")]:
+        assert key not in path.read_text(), path  # never in the record or the log
+    assert key not in cli("ps", "--json").out
+    secret = state / "secrets" / "keyed.key"
+    assert secret.read_text() == key and secret.stat().st_mode & 0o077 == 0
+    dry = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--dry-run", "--api-key", key)
+    assert dry.code == 0 and "VLLM_API_KEY='***' " in dry.out and key not in dry.out
+    assert cli("stop", "keyed").code == 0
+    assert leftover(tmp_path) == []

@@ -41,7 +41,8 @@ def seen(tmp_path: Path, name: str) -> dict:
 def test_container_launch_reattach_and_stop_even_after_the_cli_died(cli, docker, tmp_path):
     port = free_port()
     r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "h100", "--runtime", "container", "--port", str(port),
-            "--name", "boxed", env={"HF_TOKEN": "hf_secret_value", "FAKE_DOCKER_VLLM_VERSION": "0.15.1"})
+            "--name", "boxed", "--api-key", "sk-boxed-key",
+            env={"HF_TOKEN": "hf_secret_value", "FAKE_DOCKER_VLLM_VERSION": "0.15.1"})
     assert r.code == 0, r.err
     assert r.out.strip() == f"boxed http://127.0.0.1:{port}"
     server = wait_state(cli, "boxed", ("ready",))
@@ -55,7 +56,10 @@ def test_container_launch_reattach_and_stop_even_after_the_cli_died(cli, docker,
     assert any(m.endswith(":/root/.cache/huggingface/hub") for m in got["mounts"])
     assert got["env"]["HF_TOKEN"] == "hf_secret_value"  # reaches the container...
     record = json.loads((tmp_path / "state" / "servers" / "boxed.json").read_text())
+    assert got["env"]["VLLM_API_KEY"] == "sk-boxed-key"  # the server is guarded, and it answered our checks
     assert "hf_secret_value" not in json.dumps(record)  # ...but never through argv or the record
+    assert "sk-boxed-key" not in json.dumps(record) and record["argv"][
+        record["argv"].index("VLLM_API_KEY") - 1:record["argv"].index("VLLM_API_KEY") + 1] == ["-e", "VLLM_API_KEY"]
     assert record["argv"][:2] == [str(docker), "run"] and IMAGE in record["argv"]
     assert record["container"] == "spark-tui-boxed" and record["image"] == IMAGE
     # The image says it is vLLM 0.15.1: the plan follows that era (utilization 0.9, not 0.92).

@@ -40,6 +40,7 @@ def main(argv: list[str]) -> int:
     options = {argv[i]: argv[i + 1] for i in range(2, len(argv) - 1) if argv[i].startswith("--")}
     host, port = options.get("--host", "127.0.0.1"), int(options.get("--port", "8000"))
     rate = float(os.environ.get("FAKE_VLLM_TOKENS_PER_S", "50"))
+    token = options.get("--api-key") or os.environ.get("VLLM_API_KEY")
     delay = float(os.environ.get("FAKE_VLLM_DELAY", "1.0"))
     signal.signal(signal.SIGTERM, lambda *_: (log("Shutting down"), sys.exit(0)))
 
@@ -94,7 +95,16 @@ def main(argv: list[str]) -> int:
             self.end_headers()
             self.wfile.write(data)
 
+        def _refused(self) -> bool:
+            """As vLLM: with --api-key or VLLM_API_KEY, /v1 routes need `Authorization: Bearer KEY`."""
+            if token and self.path.startswith("/v1") and self.headers.get("Authorization") != f"Bearer {token}":
+                self._json(401, {"error": "Unauthorized"})
+                return True
+            return False
+
         def do_GET(self) -> None:
+            if self._refused():
+                return
             if self.path == "/health":
                 self._json(200, {})
             elif self.path == "/v1/models":
@@ -112,6 +122,8 @@ def main(argv: list[str]) -> int:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
+            if self._refused():
+                return
             chat = self.path == "/v1/chat/completions"
             if self.path not in ("/v1/completions", "/v1/chat/completions"):
                 self._json(404, {"error": "not found"})
