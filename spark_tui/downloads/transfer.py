@@ -121,7 +121,7 @@ def pull(plan: DownloadPlan, progress: TransferProgress, cancel: threading.Event
          workers: int = MAX_PARALLEL_FILES, token: str | None = None, timeout: float = 10.0) -> Path:
     """Fetch every file of the plan that is not cached; returns the snapshot folder. Raises DownloadCancelled
     when cancelled (partial data kept), or the first failure (as a SparkTuiError)."""
-    from spark_tui.hub.fetch import hub_errors, quiet_hub
+    from spark_tui.hub.fetch import quiet_hub
 
     quiet_hub()
     cancel = cancel or threading.Event()
@@ -138,20 +138,27 @@ def pull(plan: DownloadPlan, progress: TransferProgress, cancel: threading.Event
         if error is not None:
             progress.set_state(f.path, "cancelled" if isinstance(error, DownloadCancelled) else "failed")
     if failure is not None:
-        if isinstance(failure, SparkTuiError):
-            raise failure
-        with hub_errors(plan.model, plan.revision, timeout, cached="", local_files=True):
-            try:
-                raise failure
-            except OSError as exc:
-                if exc.errno is None:
-                    raise
-                raise SparkTuiError(f"Cannot write the download: {exc.strerror} ({exc.filename or plan.cache_dir}).",
-                                    "Check the disk (space, permissions) and run the same pull again: it resumes.",
-                                    ) from None
-        raise SparkTuiError(f"The download failed: {failure}.", "Run the same pull again: it resumes.")
+        _raise_in_words(failure, plan, timeout)
     _write_ref(Path(plan.cache_dir), plan.model, plan.revision, plan.commit)
     return _repo_dir(Path(plan.cache_dir), plan.model) / "snapshots" / plan.commit
+
+
+def _raise_in_words(failure: BaseException, plan: DownloadPlan, timeout: float) -> None:
+    """Whatever stopped a transfer, as one sentence: the Hub's errors, the disk's, or anything else."""
+    from spark_tui.hub.fetch import hub_errors
+
+    if isinstance(failure, SparkTuiError):
+        raise failure
+    try:
+        with hub_errors(plan.model, plan.revision, timeout, cached="", local_files=True):
+            raise failure
+    except SparkTuiError:
+        raise
+    except OSError as exc:
+        raise SparkTuiError(f"Cannot write the download: {exc.strerror or exc} ({exc.filename or plan.cache_dir}).",
+                            "Check the disk (space, permissions) and run the same pull again: it resumes.") from None
+    except Exception as exc:
+        raise SparkTuiError(f"The download failed: {exc}", "Run the same pull again: it resumes.") from None
 
 
 def _repo_dir(cache: Path, model: str) -> Path:

@@ -108,3 +108,16 @@ def test_ages_and_sizes():
             parse_age(bad)
     with pytest.raises(UsageError):
         parse_size("big")
+
+
+def test_any_transfer_failure_becomes_one_sentence():
+    from spark_tui.downloads.transfer import _raise_in_words
+    from spark_tui.errors import SparkTuiError
+
+    plan = DownloadPlan("m/x", "main", "c" * 40, "/cache", [], [], 10**9, GIB)
+    for failure, words in ((OSError(28, "No space left on device", "/cache/blob"), "Cannot write the download: No "
+                            "space left on device (/cache/blob)."),
+                           (ValueError("The file is too large"), "The download failed: The file is too large")):
+        with pytest.raises(SparkTuiError) as err:
+            _raise_in_words(failure, plan, 1.0)
+        assert err.value.message == words and "resumes" in (err.value.hint or "")
