@@ -72,6 +72,10 @@ class DownloadManager:
             job.state, job.message = "failed", exc.message
             self._notify(f"{job.model}: {exc.message}", "error")
             return
+        except Exception as exc:  # a thread that dies must not leave its row "downloading" for ever
+            job.state, job.message = "failed", f"{type(exc).__name__}: {exc}"
+            self._notify(f"{job.model}: the download failed ({job.message}).", "error")
+            return
         job.state, job.message = "done", ""
         self._notify(f"{job.model} is downloaded.", "information")
 
