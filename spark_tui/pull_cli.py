@@ -12,28 +12,7 @@ import time
 from typing import Any
 
 from spark_tui.errors import SparkTuiError, UsageError
-
-GIB = 1024**3
-
-
-def human_bytes(n: float) -> str:
-    for unit, size in (("TiB", 1024**4), ("GiB", GIB), ("MiB", 1024**2), ("KiB", 1024)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def human_age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d"
+from spark_tui.units import human_age, human_bytes
 
 
 def _emit(event: dict[str, Any]) -> None:

@@ -285,7 +285,9 @@ class SparkTuiApp(App[int]):
         except (SparkTuiError, OSError) as exc:
             self.post_message(Notice(f"Not deleted: {exc}", "error"))
             return
-        self.post_message(Notice(f"Deleted; {freed / 1024**3:.1f} GiB freed."))
+        from spark_tui.units import human_bytes
+
+        self.post_message(Notice(f"Deleted; {human_bytes(freed)} freed."))
         self.scan_cache()
 
     def on_unmount(self) -> None:

@@ -12,6 +12,7 @@ from spark_tui.downloads.cache_view import delete_partial
 from spark_tui.downloads.plan import DownloadPlan
 from spark_tui.downloads.transfer import DownloadCancelled, ProgressSnapshot, TransferProgress
 from spark_tui.errors import SparkTuiError
+from spark_tui.units import human_bytes
 
 ACTIVE = ("planning", "downloading")
 
@@ -54,8 +55,7 @@ class DownloadManager:
             job.plan = plan
             if not plan.fits:
                 job.state = "refused"
-                job.message = (f"needs {plan.bytes_to_fetch / 1024**3:.1f} GiB + margin, "
-                               f"{plan.free_bytes / 1024**3:.1f} GiB free")
+                job.message = f"needs {human_bytes(plan.bytes_to_fetch)} + margin, {human_bytes(plan.free_bytes)} free"
                 self._notify(f"Not downloading {job.model}: {job.message}.", "error")
                 return
             job.progress = TransferProgress(plan)

@@ -13,31 +13,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
 
 from spark_tui.tui.download_state import DownloadJob
+from spark_tui.units import human_age, human_bytes
 
 if TYPE_CHECKING:
     from spark_tui.tui.app import SparkTuiApp
 
-GIB = 1024**3
 STATE_STYLE = {"downloading": "bold green", "planning": "yellow", "paused": "yellow", "done": "green",
                "failed": "bold red", "refused": "bold red", "cancelled": "dim"}
 VERDICT_STYLE = {"ok": "green", "caution": "yellow", "incompatible": "bold red", "unknown": "dim"}
-
-
-def size(n: float) -> str:
-    if n >= GIB / 10:
-        return f"{n / GIB:.1f} GiB"
-    if n >= 1024**2 / 10:
-        return f"{n / 1024**2:.1f} MiB"
-    return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n:.0f} B"
-
-
-def age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(max(0, seconds))
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds < 86400 else f"{seconds // 86400}d"
 
 
 def bar(fraction: float, width: int = 20) -> str:
@@ -122,10 +105,10 @@ class DownloadsScreen(Screen[None]):
 
     def _cells(self, job: DownloadJob) -> tuple[object, ...]:
         snap = job.snapshot()
-        done = f"{size(snap.bytes_done)} / {size(snap.bytes_total)}" if snap else "—"
+        done = f"{human_bytes(snap.bytes_done)} / {human_bytes(snap.bytes_total)}" if snap else "—"
         active = job.state == "downloading" and snap is not None
-        rate = f"{size(snap.rate_bps)}/s" if active and snap else "—"
-        eta = age(snap.eta_s) if active and snap and snap.eta_s is not None else "—"
+        rate = f"{human_bytes(snap.rate_bps)}/s" if active and snap else "—"
+        eta = human_age(snap.eta_s) if active and snap and snap.eta_s is not None else "—"
         return (Text(job.state, style=STATE_STYLE.get(job.state, "")), done, rate, eta, job.model, job.message)
 
     def _show_selected(self) -> None:
@@ -144,13 +127,13 @@ class DownloadsScreen(Screen[None]):
         skipped = job.plan.bytes_skipped if job.plan else 0
         if skipped:
             count = len(job.plan.skipped) if job.plan else 0
-            text.append(f"skipped {count} duplicate file{'s' if count != 1 else ''} ({size(skipped)} saved)\n",
+            text.append(f"skipped {count} duplicate file{'s' if count != 1 else ''} ({human_bytes(skipped)} saved)\n",
                         style="dim")
         width = 12 if self.size.width < 100 else 20
         for f in sorted(snap.files, key=lambda f: (f.state != "downloading", f.path))[:12]:
             fraction = f.done / f.size if f.size else 1.0
             style = "green" if f.state in ("done", "cached") else "bold" if f.state == "downloading" else "dim"
-            text.append(f"{bar(fraction, width)} {fraction:>4.0%} {size(f.size):>9}  ", style=style)
+            text.append(f"{bar(fraction, width)} {fraction:>4.0%} {human_bytes(f.size):>9}  ", style=style)
             text.append(f"{f.path}  {f.state}\n", style=style)
         files.update(text)
 
@@ -162,17 +145,17 @@ class DownloadsScreen(Screen[None]):
             title.update("Local cache: reading…")
             return
         used = sum(r.size_bytes for r in listing.revisions)
-        partial = f" · {size(listing.partial_bytes)} in unfinished pulls" if listing.partial_bytes else ""
-        held = f"{size(used)} in {len(listing.revisions)} revisions" if listing.revisions else "no models yet"
-        title.update(f"Local cache {listing.cache_dir}: {held} · {size(listing.free_bytes)} free{partial}")
+        partial = f" · {human_bytes(listing.partial_bytes)} in unfinished pulls" if listing.partial_bytes else ""
+        held = f"{human_bytes(used)} in {len(listing.revisions)} revisions" if listing.revisions else "no models yet"
+        title.update(f"Local cache {listing.cache_dir}: {held} · {human_bytes(listing.free_bytes)} free{partial}")
         keys = [f"{r.model}@{r.revision}" for r in listing.revisions]
         if [str(k.value) for k in table.rows] == keys:
             return
         table.clear()
         now = time.time()
         for r, key in zip(listing.revisions, keys, strict=True):
-            table.add_row(Text(r.verdict or "?", style=VERDICT_STYLE.get(r.verdict or "", "")), size(r.size_bytes),
-                          age(now - r.last_accessed), r.model,
+            verdict = Text(r.verdict or "?", style=VERDICT_STYLE.get(r.verdict or "", ""))
+            table.add_row(verdict, human_bytes(r.size_bytes), human_age(now - r.last_accessed), r.model,
                           r.revision[:12] + (f" ({', '.join(r.refs)})" if r.refs else ""), key=key)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -219,4 +202,4 @@ class DownloadsScreen(Screen[None]):
                 self.spark.delete_cached(chosen)
 
         self.app.push_screen(ConfirmScreen(f"Delete {r.model} @ {r.revision[:12]} from disk, freeing up to "
-                                           f"{size(r.size_bytes)}?"), answered)
+                                           f"{human_bytes(r.size_bytes)}?"), answered)
