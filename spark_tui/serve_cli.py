@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
     argv = list(plan.argv)
     # The key goes to vLLM as VLLM_API_KEY (it reads that when --api-key is absent): never in a command line.
     secret_names = ["VLLM_API_KEY"] if args.api_key else []
-    if args.dry_run or runtime is None:
+    if args.dry_run:
         if runtime is not None:
             argv = runtime.command(argv, args.name or "NAME", args.host, args.port, dict(plan.env), secret_names)
         shown_env = dict(plan.env) if runtime is None or runtime.kind == "local" else {}

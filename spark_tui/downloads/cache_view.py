@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spark_tui.downloads.plan import PARTIAL_DIR, hub_cache_dir
+from spark_tui.downloads.plan import PARTIAL_DIR, hub_cache_dir, repo_folder
 from spark_tui.errors import UsageError
 
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pth", ".pt")
@@ -59,7 +59,7 @@ def partial_bytes(model: str | None = None, cache_dir: Path | None = None) -> in
     """Bytes of stopped pulls waiting to be resumed (one model's, or all)."""
     root = (cache_dir or hub_cache_dir()) / PARTIAL_DIR
     if model:
-        root = root / ("models--" + model.replace("/", "--"))
+        root = root / repo_folder(model)
     return sum(p.stat().st_size for p in root.rglob("*.part")) if root.exists() else 0
 
 
@@ -134,8 +134,7 @@ def delete(revisions: list[CachedRevision], cache_dir: Path | None = None, dry_r
 
 def delete_partial(model: str, cache_dir: Path | None = None) -> None:
     """Forget a model's stopped pulls (their partial files)."""
-    shutil.rmtree((cache_dir or hub_cache_dir()) / PARTIAL_DIR / ("models--" + model.replace("/", "--")),
-                  ignore_errors=True)
+    shutil.rmtree((cache_dir or hub_cache_dir()) / PARTIAL_DIR / repo_folder(model), ignore_errors=True)
 
 
 def parse_age(text: str) -> float:

@@ -93,8 +93,15 @@ def safety_margin(bytes_to_fetch: int) -> int:
     return max(GIB, bytes_to_fetch // 50)
 
 
+def repo_folder(model: str) -> str:
+    """The folder huggingface_hub names a model's cache after (models--owner--name)."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    return repo_folder_name(repo_id=model, repo_type="model")
+
+
 def partial_path(cache_dir: Path, model: str, commit: str, filename: str) -> Path:
-    return cache_dir / PARTIAL_DIR / ("models--" + model.replace("/", "--")) / commit / (filename + ".part")
+    return cache_dir / PARTIAL_DIR / repo_folder(model) / commit / (filename + ".part")
 
 
 def make_plan(model: str, revision: str | None = None, include: list[str] | None = None,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from spark_tui.downloads.plan import DownloadPlan, PlannedFile, partial_path
+from spark_tui.downloads.plan import DownloadPlan, PlannedFile, partial_path, repo_folder
 from spark_tui.errors import SparkTuiError
 
 MAX_PARALLEL_FILES = 8
@@ -162,7 +162,7 @@ def _raise_in_words(failure: BaseException, plan: DownloadPlan, timeout: float) 
 
 
 def _repo_dir(cache: Path, model: str) -> Path:
-    return cache / ("models--" + model.replace("/", "--"))
+    return cache / repo_folder(model)
 
 
 def _fetch_one(plan: DownloadPlan, f: PlannedFile, progress: TransferProgress, cancel: threading.Event,

@@ -91,9 +91,12 @@ class DownloadManager:
         job.discard = True
         if job.state in ACTIVE:
             job.cancel.set()
-        elif job.state == "paused":
-            self._discard(job)
-            job.state, job.message = "cancelled", "partial data discarded"
+        elif job.state == "paused":  # nothing running: delete its partial files here, off the UI thread
+            def discard() -> None:
+                self._discard(job)
+                job.state, job.message = "cancelled", "partial data discarded"
+
+            threading.Thread(target=discard, name=f"discard {model}", daemon=True).start()
 
     @staticmethod
     def _discard(job: DownloadJob) -> None:

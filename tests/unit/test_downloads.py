@@ -121,3 +121,36 @@ def test_any_transfer_failure_becomes_one_sentence():
         with pytest.raises(SparkTuiError) as err:
             _raise_in_words(failure, plan, 1.0)
         assert err.value.message == words and "resumes" in (err.value.hint or "")
+
+
+def test_cancelling_a_paused_pull_discards_its_partial_files(tmp_path):
+    import time
+
+    from spark_tui.downloads.plan import partial_path
+    from spark_tui.downloads.transfer import DownloadCancelled
+    from spark_tui.tui.download_state import DownloadManager
+
+    plan = DownloadPlan("m/x", "main", "c" * 40, str(tmp_path), [PlannedFile("a.safetensors", 100, False)], [],
+                        10**12, GIB)
+    part = partial_path(tmp_path, "m/x", plan.commit, "a.safetensors")
+
+    def pull(plan, progress, cancel):  # writes part of a file, then stops as a paused transfer does
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(b"x" * 40)
+        cancel.wait(5)
+        raise DownloadCancelled("Download cancelled.")
+
+    def until(condition) -> None:
+        deadline = time.monotonic() + 5
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    manager = DownloadManager(lambda model: plan, pull)
+    manager.start("m/x")
+    until(part.exists)
+    manager.pause("m/x")
+    until(lambda: manager.jobs["m/x"].state == "paused")
+    assert manager.jobs["m/x"].state == "paused" and part.exists()  # pause keeps it
+    manager.cancel("m/x")
+    until(lambda: manager.jobs["m/x"].state == "cancelled")
+    assert manager.jobs["m/x"].state == "cancelled" and not part.parent.parent.exists()
