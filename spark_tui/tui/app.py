@@ -260,10 +260,9 @@ class SparkTuiApp(App[int]):
                     f"{model} is already downloading.")
 
     def _notify_from_thread(self, message: str, severity: str) -> None:
+        # (The Downloads screen rescans the cache itself when a pull changes state, and on every opening.)
         if self.is_running:
-            self.call_from_thread(self.post_message, Notice(message, severity))
-            if "downloaded" in message:
-                self.call_from_thread(self.scan_cache)
+            self.post_message(Notice(message, severity))  # post_message is thread-safe
 
     @work(thread=True, exclusive=True, group="cache")
     def scan_cache(self) -> None:
