@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from spark_tui import __version__
-from spark_tui.errors import EXIT_UNKNOWN, RulesError, SparkTuiError, UsageError
+from spark_tui.errors import EXIT_INTERNAL, EXIT_UNKNOWN, RulesError, SparkTuiError, UsageError
 
 VERDICT_EXIT = {"ok": 0, "caution": 1, "incompatible": 2, "unknown": 3}
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse's default exit 2 would read as "incompatible"
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"spark-tui: {message}\n")
+        # One sentence and where to look, not argparse's usage block (which buries the sentence).
+        sys.stderr.write(f"spark-tui: {message}.\n  See: {self.prog} --help\n")
         raise SystemExit(EXIT_UNKNOWN)
 
 
@@ -33,6 +33,22 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    """A TCP port the server could really listen on: 1-65535, and below 1024 only for root."""
+    import os
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (ports are 1 to 65535)")
+    if value < 1024 and os.geteuid() != 0:
+        raise argparse.ArgumentTypeError(f"port {value} is privileged (below 1024): only root may listen on it; "
+                                         "use 8000 or another port from 1024 up")
     return value
 
 
@@ -72,7 +88,7 @@ def _add_planning(p: argparse.ArgumentParser, with_port: bool = True) -> None:
     p.add_argument("--trust-remote-code", action="store_true", help="add --trust-remote-code to the launch plan")
     p.add_argument("--host", default="127.0.0.1")
     if with_port:
-        p.add_argument("--port", type=_positive_int, default=8000)
+        p.add_argument("--port", type=_port, default=8000)
     p.add_argument("--rules", type=Path, action="append", metavar="PATH", help="extra rules file or folder")
 
 
@@ -320,3 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # the last resort: a bug of ours must still end in one sentence, not a traceback
+        from spark_tui.crash import save_report
+
+        report = save_report(exc, sys.argv if argv is None else ["spark-tui", *argv])
+        where = f" A report was saved to {report}." if report else ""
+        sys.stderr.write(f"spark-tui: internal error ({type(exc).__name__}); this is a bug in spark-tui.{where}\n")
+        sys.stderr.write("  Please report it with that file: the command you ran and what it printed.\n")
+        return EXIT_INTERNAL

@@ -11,6 +11,8 @@ EXIT_OK = 0
 EXIT_CAUTION = 1
 EXIT_INCOMPATIBLE = 2
 EXIT_UNKNOWN = 3
+# spark-tui itself failed (a bug): one sentence on the terminal, the traceback in a saved report.
+EXIT_INTERNAL = 4
 
 
 class SparkTuiError(Exception):
