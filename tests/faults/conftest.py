@@ -209,11 +209,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         write(f"{mark} {row.area:8} | {row.command[:38]:38} | {row.fault[:34]:34} | {row.expected:>5} → "
               f"{'hang' if row.code is None else row.code!s:>4} | {row.seconds:5.1f} | {row.sentence[:70]}")
     failed = [r for r in ROWS if not r.passed]
-    tracebacks = sum("printed a traceback" in r.problems for r in ROWS)
+    tracebacks = sum("printed a traceback" in r.problems or r.code == 4 for r in ROWS)  # 4: the last resort
     hangs = sum(r.code is None for r in ROWS)
     longest = max((r.seconds for r in ROWS if r.area == "hub"), default=0.0)
-    write(f"faults tried: {len(ROWS)}, survived: {len(ROWS) - len(failed)}, tracebacks: {tracebacks}, "
-          f"hangs: {hangs}, longest answer under a faulty Hub: {longest:.1f} s", bold=True)
+    outside = sum(any(p.startswith("wrote outside") for p in r.problems) for r in ROWS)
+    orphans = sum(any(p.startswith("left processes") for p in r.problems) for r in ROWS)
+    write(f"faults tried: {len(ROWS)}, survived: {len(ROWS) - len(failed)}, tracebacks or internal errors: "
+          f"{tracebacks}, hangs: {hangs}, wrote outside their folders: {outside}, left orphans: {orphans}, "
+          f"longest answer under a faulty Hub: {longest:.1f} s", bold=True)
     report = os.environ.get("SPARK_TUI_FAULTS_REPORT")
     if report:
         Path(report).write_text(json.dumps([asdict(r) for r in ROWS], indent=1))
