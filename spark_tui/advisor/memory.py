@@ -151,6 +151,8 @@ def _group_size(model: ModelFacts) -> int:
 def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions) -> MemoryPlan | None:
     if hardware.memory_bytes is None or model.weights_bytes is None:
         return None
+    if model.problems:
+        return None  # a plan built on a config with absurd values would be a confident wrong answer
     tp = options.tensor_parallel_size
     version = options.engine_version if options.engine == "vllm" else None
     total = hardware.memory_bytes

@@ -38,7 +38,8 @@ def _kv_read_bytes(model: ModelFacts, context: int, kv_cache_dtype: str) -> int:
 def decode_bound(model: ModelFacts, hardware: HardwareFacts, tp: int, max_model_len: int | None,
                  kv_cache_dtype: str = "auto") -> PerformanceBound:
     weights = active_weight_bytes(model)
-    if hardware.bandwidth_gbps is None or weights is None:
+    # No bound from a config with absurd values: the active share and the KV cache both come from it.
+    if hardware.bandwidth_gbps is None or weights is None or model.problems:
         return PerformanceBound(None, None, None, hardware.bandwidth_gbps)
     context = min(BOUND_CONTEXT_TOKENS, max_model_len or BOUND_CONTEXT_TOKENS)
     kv_dtype = "fp8_ds_mla" if kv_cache_dtype == "auto" and model.model_type == "deepseek_v32" else kv_cache_dtype
