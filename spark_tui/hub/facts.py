@@ -16,7 +16,7 @@ from spark_tui.hub import arch, params, quant, weights
 from spark_tui.hub.config_values import MAX_FILE_BYTES, MAX_VOCAB, MAX_WIDTH, Fields
 from spark_tui.hub.quant import QuantInfo
 
-MAX_FILES = 1_000_000  # files in one repo listing: the largest repos hold tens of thousands
+MAX_FILES = 200_000  # files in one repo listing: the largest model repos hold tens of thousands
 MAX_COUNT = 10**15  # parameter totals, downloads, likes: far above any real figure
 
 
