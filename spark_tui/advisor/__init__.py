@@ -99,7 +99,7 @@ def _context(model: ModelFacts, memory: MemoryPlan | None, facts: dict[str, Any]
 
 
 def _unknowns(model: ModelFacts, hardware: HardwareFacts, memory: MemoryPlan | None) -> list[str]:
-    unknowns = []
+    unknowns = list(model.problems)  # the named nonsense first: it is what the user must fix
     q = model.quantization
     if model.attention is None:
         unknowns.append("the architecture (config.json missing or not understood)")
@@ -116,7 +116,9 @@ def _unknowns(model: ModelFacts, hardware: HardwareFacts, memory: MemoryPlan | N
     return unknowns
 
 
-def _verdict(findings: list[Finding], unknowns: list[str]) -> str:
+def _verdict(model: ModelFacts, findings: list[Finding], unknowns: list[str]) -> str:
+    if model.problems:
+        return "unknown"  # facts read from a nonsensical config support no verdict, not even "incompatible"
     if any(f.severity == "error" for f in findings):
         return "incompatible"
     if unknowns:
@@ -132,7 +134,7 @@ def _assess(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
     facts = rule_facts(model, hardware, options, memory)
     findings = evaluate(rules, facts, _context(model, memory, facts))
     unknowns = _unknowns(model, hardware, memory)
-    return _verdict(findings, unknowns), findings, memory, unknowns
+    return _verdict(model, findings, unknowns), findings, memory, unknowns
 
 
 def advise(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rules: list[Rule],

@@ -151,6 +151,8 @@ def _group_size(model: ModelFacts) -> int:
 def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions) -> MemoryPlan | None:
     if hardware.memory_bytes is None or model.weights_bytes is None:
         return None
+    if model.problems:
+        return None  # a plan built on a config with absurd values would be a confident wrong answer
     tp = options.tensor_parallel_size
     version = options.engine_version if options.engine == "vllm" else None
     total = hardware.memory_bytes
@@ -194,7 +196,8 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
         assumptions.append("Mamba/linear-attention state of the hybrid layers is not counted")
 
     model_max = model.max_context
-    if page_token_layer is None or per_token is None or layout is None or not layout.attention_layers:
+    # A page of zero bytes would divide by zero below; the facts never give one, but say "unknown" if they do.
+    if not page_token_layer or not per_token or layout is None or not layout.attention_layers:
         return MemoryPlan(total, util, util_source, requested, weights, activation, non_torch, cudagraph, overhead,
                           kv_cache, per_token, kv_dtype, block, 0, None, options.max_model_len, None,
                           "given" if options.max_model_len else "model", model_max, mnbt, seqs, weights_fit,

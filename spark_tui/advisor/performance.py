@@ -38,10 +38,13 @@ def _kv_read_bytes(model: ModelFacts, context: int, kv_cache_dtype: str) -> int:
 def decode_bound(model: ModelFacts, hardware: HardwareFacts, tp: int, max_model_len: int | None,
                  kv_cache_dtype: str = "auto") -> PerformanceBound:
     weights = active_weight_bytes(model)
-    if hardware.bandwidth_gbps is None or weights is None:
+    # No bound from a config with absurd values: the active share and the KV cache both come from it.
+    if hardware.bandwidth_gbps is None or weights is None or model.problems:
         return PerformanceBound(None, None, None, hardware.bandwidth_gbps)
     context = min(BOUND_CONTEXT_TOKENS, max_model_len or BOUND_CONTEXT_TOKENS)
     kv_dtype = "fp8_ds_mla" if kv_cache_dtype == "auto" and model.model_type == "deepseek_v32" else kv_cache_dtype
     per_token = weights + _kv_read_bytes(model, context, kv_dtype)
+    if per_token <= 0:  # nothing to read is no model at all: no bound rather than a division by zero
+        return PerformanceBound(None, None, None, hardware.bandwidth_gbps)
     bandwidth = hardware.bandwidth_gbps * 1e9 * max(1, tp)
     return PerformanceBound(round(bandwidth / per_token, 1), per_token, context, hardware.bandwidth_gbps)

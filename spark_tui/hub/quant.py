@@ -9,7 +9,10 @@ compressed-tensors (config_groups) but says `quant_method: modelopt`: key on qua
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+
+from spark_tui.hub.config_values import MAX_WIDTH, Fields
+
+_MAX_BITS = 64
 
 
 @dataclass(frozen=True)
@@ -27,35 +30,39 @@ class QuantInfo:
     problem_kind: str | None = None  # algo-without-method, unknown-method, unknown-algo, no-scheme
 
 
-def _group_scheme(group: dict[str, Any], fmt: str | None) -> str | None:
-    w = group.get("weights") or {}
-    a = group.get("input_activations") or None
-    bits, wtype = w.get("num_bits"), w.get("type")
-    gsize = w.get("group_size")
+def _group_scheme(group: Fields, fmt: str | None) -> str | None:
+    w = group.obj("weights")
+    a = group.obj("input_activations")
+    bits, wtype = w.integer("num_bits", high=_MAX_BITS), w.text("type")
+    gsize = w.integer("group_size", low=-1, high=MAX_WIDTH)  # -1: one group per channel
     if fmt == "mxfp4-pack-quantized" or (wtype == "float" and bits == 4 and gsize == 32):
         return "mxfp4"
+    a_bits, a_type = a.integer("num_bits", high=_MAX_BITS), a.text("type")
     if wtype == "float" and bits == 4:
-        if a and a.get("type") == "float" and a.get("num_bits") == 4:
+        if a_type == "float" and a_bits == 4:
             return "nvfp4"
         return "nvfp4a16"
     if wtype == "int" and bits == 4:
-        if a and a.get("num_bits") == 8:
+        if a_bits == 8:
             return "w4a8-int"
         return "w4a16-int"
     if wtype == "int" and bits == 8:
         return "w8a8-int" if a else "w8a16-int"
     if wtype == "float" and bits == 8:
-        if w.get("strategy") == "block":
+        if w.text("strategy") == "block":
             return "fp8-block"
         return "fp8" if a else "fp8-weight-only"
     return None
 
 
-def _kv_from_scheme(kv: Any) -> str | None:
-    if isinstance(kv, str):
-        return kv.lower()
-    if isinstance(kv, dict) and kv.get("num_bits") == 8:
-        return "fp8" if kv.get("type", "float") == "float" else "int8"
+def _kv_cache_dtype(fields: Fields, key: str) -> str | None:
+    """A KV-cache scheme, written as a name ("FP8") or as an object ({num_bits: 8, type: float})."""
+    if isinstance(fields.raw(key), str):
+        name = fields.text(key)
+        return name.lower() if name else None
+    scheme = fields.sub(key)
+    if scheme and scheme.integer("num_bits", high=_MAX_BITS) == 8:
+        return "fp8" if (scheme.text("type") or "float") == "float" else "int8"
     return None
 
 
@@ -95,79 +102,72 @@ def _finish(method: str | None, scheme: str | None, producer: str | None, kv: st
     return QuantInfo(method, scheme, producer, kv, bits[0], bits[1], group_size, groups, vllm_method, problem)
 
 
-def _modelopt(qc: dict[str, Any], legacy: dict[str, Any] | None) -> QuantInfo:
-    nested = qc.get("quantization")
-    inner: dict[str, Any] = nested if isinstance(nested, dict) else qc
-    algo = str(inner.get("quant_algo") or "").upper()
-    producer = qc.get("producer") or (legacy or {}).get("producer") or {}
-    producer_s = "modelopt" + (f" {producer.get('version')}" if producer.get("version") else "")
+def _modelopt(qc: Fields, legacy: Fields | None) -> QuantInfo:
+    inner = qc.sub("quantization") or qc
+    algo = (inner.text("quant_algo") or "").upper()
+    producer = qc.sub("producer") or (legacy.sub("producer") if legacy is not None else None)
+    version = producer.text("version") if producer else None
+    producer_s = "modelopt" + (f" {version}" if version else "")
     scheme = _ALGO_SCHEMES.get(algo)
     groups: tuple[str, ...] = ()
     if algo == "MIXED_PRECISION":
-        layers = inner.get("quantized_layers") or {}
-        algos = sorted({str(v.get("quant_algo", "")).upper() for v in layers.values() if isinstance(v, dict)})
+        layers = inner.obj("quantized_layers")
+        algos = sorted({(layer.text("quant_algo") or "").upper() for _, layer in layers.subs()})
         groups = tuple(_ALGO_SCHEMES.get(a, a.lower()) for a in algos if a)
-    elif scheme == "nvfp4" and isinstance(qc.get("config_groups"), dict):
+    elif scheme == "nvfp4":
         # A W4A16 export keeps quant_algo NVFP4 in some versions; the groups tell.
-        found = {_group_scheme(g, None) for g in qc["config_groups"].values() if isinstance(g, dict)}
+        found = {_group_scheme(g, None) for _, g in qc.obj("config_groups").subs()}
         if found == {"nvfp4a16"}:
             scheme = "nvfp4a16"
-    kv = _kv_from_scheme(inner.get("kv_cache_quant_algo")) or _kv_from_scheme(qc.get("kv_cache_scheme"))
+    kv = _kv_cache_dtype(inner, "kv_cache_quant_algo") or _kv_cache_dtype(qc, "kv_cache_scheme")
     vllm_names = {"nvfp4": "modelopt_fp4", "mixed": "modelopt_mixed", "nvfp4a16": "modelopt_fp4"}
     vllm = vllm_names.get(scheme or "", "modelopt")
     problem = None
     if scheme is None:
         problem = f"ModelOpt quant_algo {algo or '(none)'} is not one spark-tui knows"
-    info = _finish("modelopt", scheme, producer_s, kv, group_size=inner.get("group_size"), groups=groups,
-                   vllm_method=vllm, problem=problem)
+    info = _finish("modelopt", scheme, producer_s, kv, group_size=inner.integer("group_size", low=-1, high=MAX_WIDTH),
+                   groups=groups, vllm_method=vllm, problem=problem)
     return replace(info, problem_kind="unknown-algo") if problem else info
 
 
-def _compressed_tensors(qc: dict[str, Any]) -> QuantInfo:
-    fmt = qc.get("format")
-    groups_cfg = qc.get("config_groups") or {}
+def _compressed_tensors(qc: Fields) -> QuantInfo:
+    fmt = qc.text("format")
     schemes = []
     group_size = None
-    for group in groups_cfg.values():
-        if not isinstance(group, dict):
-            continue
-        s = _group_scheme(group, group.get("format") or fmt)
+    for _, group in qc.obj("config_groups").subs():
+        s = _group_scheme(group, group.text("format") or fmt)
         if s:
             schemes.append(s)
-        group_size = group_size or (group.get("weights") or {}).get("group_size")
+        group_size = group_size or group.obj("weights").integer("group_size", low=-1, high=MAX_WIDTH)
     unique = tuple(sorted(set(schemes)))
     scheme = unique[0] if len(unique) == 1 else ("mixed" if unique else None)
-    version = qc.get("version")
+    version = qc.text("version")
     producer = "llm-compressor" + (f" (compressed-tensors {version})" if version else "")
-    info = _finish("compressed-tensors", scheme, producer, _kv_from_scheme(qc.get("kv_cache_scheme")),
+    info = _finish("compressed-tensors", scheme, producer, _kv_cache_dtype(qc, "kv_cache_scheme"),
                    group_size=group_size, groups=unique if len(unique) > 1 else (),
                    vllm_method="compressed-tensors",
                    problem=None if scheme else "no recognised weight scheme in config_groups")
     return info if scheme else replace(info, problem_kind="no-scheme")
 
 
-def detect(cfg: dict[str, Any], hf_quant_config: dict[str, Any] | None, formats: tuple[str, ...]) -> QuantInfo:
+def detect(cfg: Fields, hf_quant_config: Fields | None, formats: tuple[str, ...]) -> QuantInfo:
     from spark_tui.hub.arch import text_config
 
-    qc = cfg.get("quantization_config") or cfg.get("compression_config")
-    if not isinstance(qc, dict):
-        qc = text_config(cfg).get("quantization_config")
-    if not isinstance(qc, dict):
-        qc = None
-    if qc is None and isinstance(hf_quant_config, dict):
+    qc = cfg.sub("quantization_config") or cfg.sub("compression_config") or text_config(cfg).sub("quantization_config")
+    if not qc and hf_quant_config is not None:
         return _modelopt(hf_quant_config, hf_quant_config)
-    if qc is None:
+    if not qc:
         if formats == ("gguf",):
             return _finish("gguf", "gguf", None, None)
         text = text_config(cfg)
-        dtype = str(cfg.get("torch_dtype") or text.get("torch_dtype") or text.get("dtype") or cfg.get("dtype") or "")
+        dtype = cfg.text("torch_dtype") or text.text("torch_dtype") or text.text("dtype") or cfg.text("dtype") or ""
         return _finish("none", dtype.replace("float", "fp").replace("bfp16", "bf16") or None, None, None)
 
-    method = str(qc.get("quant_method") or "").lower().replace("compressed_tensors", "compressed-tensors")
-    producer = qc.get("producer") if isinstance(qc.get("producer"), dict) else None
-    if method == "modelopt" or (producer and producer.get("name") == "modelopt"):
+    method = (qc.text("quant_method") or "").lower().replace("compressed_tensors", "compressed-tensors")
+    producer = qc.sub("producer")
+    if method == "modelopt" or (producer and producer.text("name") == "modelopt"):
         return _modelopt(qc, hf_quant_config)
-    if not method and qc.get("quant_algo"):
+    if not method and qc.present("quant_algo"):
         # vLLM ignores a config with quant_algo but no quant_method/producer and loads it unquantized.
         info = _modelopt(qc, None)
         return QuantInfo(None, info.scheme, None, info.kv_cache_dtype, info.weight_bits, info.activation_bits,
@@ -179,16 +179,17 @@ def detect(cfg: dict[str, Any], hf_quant_config: dict[str, Any] | None, formats:
     if method == "mxfp4":
         return _finish("mxfp4", "mxfp4", None, None, group_size=32, vllm_method="mxfp4")
     if method in ("awq", "gptq"):
-        bits = qc.get("bits") or qc.get("w_bit")
-        scheme = {4: "w4a16-int", 8: "w8a16-int"}.get(bits) if isinstance(bits, int) else None
-        producer_s = "autoawq" if method == "awq" else ("gptqmodel" if qc.get("checkpoint_format") else "gptq")
-        return _finish(method, scheme, producer_s, None, group_size=qc.get("group_size") or qc.get("q_group_size"),
-                       vllm_method=f"{method}_marlin")
+        bits = qc.integer("bits", high=_MAX_BITS) or qc.integer("w_bit", high=_MAX_BITS)
+        scheme = {4: "w4a16-int", 8: "w8a16-int"}.get(bits or 0)
+        producer_s = "autoawq" if method == "awq" else ("gptqmodel" if qc.present("checkpoint_format") else "gptq")
+        group_key = qc.first_key(("group_size", "q_group_size"))  # -1: one group per channel
+        group_size = qc.integer(group_key, low=-1, high=MAX_WIDTH) if group_key else None
+        return _finish(method, scheme, producer_s, None, group_size=group_size, vllm_method=f"{method}_marlin")
     if method == "fp8":
-        scheme = "fp8-block" if qc.get("weight_block_size") else "fp8"
+        scheme = "fp8-block" if qc.present("weight_block_size") else "fp8"
         return _finish("fp8", scheme, None, None, vllm_method="fp8")
     if method == "bitsandbytes":
-        scheme = str(qc.get("bnb_4bit_quant_type") or "nf4") if qc.get("load_in_4bit") else "int8"
+        scheme = (qc.text("bnb_4bit_quant_type") or "nf4") if qc.flag("load_in_4bit") else "int8"
         return _finish("bitsandbytes", scheme, "bitsandbytes", None, vllm_method="bitsandbytes")
     return QuantInfo(method or None, None, None, None, problem=f"unknown quantization method {method or '(none)'}",
                      problem_kind="unknown-method")

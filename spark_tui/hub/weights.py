@@ -63,4 +63,8 @@ def summarise(files: list[tuple[str, int | None]]) -> WeightSummary:
     if any(size is None for _, size in chosen):
         notes.append("some weight files have no size in the listing")
         return WeightSummary(None, weight_format, formats, gguf_files, notes)
-    return WeightSummary(sum(s or 0 for _, s in chosen), weight_format, formats, gguf_files, notes)
+    total = sum(s or 0 for _, s in chosen)
+    if total == 0:  # empty files are a broken upload or listing, not a model that needs no memory
+        notes.append("the weight files are empty in the listing")
+        return WeightSummary(None, weight_format, formats, gguf_files, notes)
+    return WeightSummary(total, weight_format, formats, gguf_files, notes)
