@@ -165,12 +165,16 @@ def test_damaged_state_keeps_every_other_server(cli, fake_vllm, tmp_path):
     keep = json.loads((folder / "keep.json").read_text())
     keep["unknown_future_field"] = 1  # a newer version's record: still readable
     (folder / "keep.json").write_text(json.dumps(keep))
+    wait_state(cli, "hurt", ("ready",))
     hurt_pid = json.loads((folder / "hurt.json").read_text())["pid"]
     (folder / "hurt.json").write_text("{not json")
-    assert [s["name"] for s in ps(cli)] == ["keep"]
-    assert list(folder.glob("hurt.damaged-*"))  # set aside for the user, not deleted
+    # Listed as damaged (never hidden: its server still runs), its pid found from its processes.
+    assert [(s["name"], s["state"], s["pid"]) for s in ps(cli)] == [("hurt", "damaged", hurt_pid),
+                                                                    ("keep", "ready", keep["pid"])]
     assert cli("stop", "keep").code == 0
-    os.killpg(hurt_pid, signal.SIGTERM)  # the damaged record's server: stopped by hand
+    assert cli("stop", "hurt").code == 0  # the damaged record's server: stopped all the same
+    assert list(folder.glob("hurt.damaged-*"))  # its record set aside for the user, not deleted
+    assert [s["name"] for s in ps(cli)] == ["keep"]
     deadline = time.monotonic() + 10
     while leftover(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)
