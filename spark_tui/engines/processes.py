@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -78,3 +79,10 @@ def port_closed(host: str, port: int, seconds: float = 3.0) -> bool:
             return True
 
     return _wait(refused, seconds)
+
+
+def docker_stop(docker: str, container: str, timeout: float) -> None:
+    """A container is not in our process group: only docker ends it."""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run([docker, "stop", "-t", str(int(timeout)), container], capture_output=True,
+                       timeout=timeout + 15, check=False)

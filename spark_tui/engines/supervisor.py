@@ -24,46 +24,15 @@ from typing import Any
 from spark_tui.engines import processes, validate
 from spark_tui.engines.logs import diagnose, tail
 from spark_tui.engines.logs import progress as startup_progress
+from spark_tui.engines.records import STATE_VERSION, ServerRecord, parse_record, salvage
 from spark_tui.engines.runtime import VllmRuntime, container_name
 from spark_tui.errors import ServerStillRunningError, SparkTuiError, StateWriteError, UsageError
 from spark_tui.files import locked, write_json_atomic
 from spark_tui.metrics.scrape import MetricsSample, rates, scrape
 from spark_tui.paths import state_dir
 
-STATE_VERSION = 1
 STATES = ("starting", "loading", "ready", "failed", "stopped", "exited", "damaged")
-# What each field of a record must be; a record with a field of another type is damaged.
-FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "model": str, "engine": str, "argv": list, "env": dict, "pid": int, "port": int, "host": str, "log": str,
-    "started_at": (int, float), "stopped": bool, "container": (str, type(None)), "docker": (str, type(None)),
-    "image": (str, type(None)), "external": bool}
 NO_SPACE_HINT = "Free some space there, or point SPARK_TUI_STATE_DIR at another disk."
-
-
-@dataclass
-class ServerRecord:
-    name: str
-    model: str
-    engine: str
-    argv: list[str]
-    env: dict[str, str]  # only what the launch plan added, never the whole environment (tokens stay out)
-    pid: int
-    port: int
-    host: str
-    log: str
-    started_at: float
-    stopped: bool = False
-    version: int = STATE_VERSION
-    container: str | None = None  # the container's name when the engine runs in docker
-    docker: str | None = None  # the docker CLI that started it (and will stop it)
-    image: str | None = None
-    external: bool = False  # found listening, not started by spark-tui
-    damaged: bool = False  # read from a damaged file: what could be recovered of it (pid 0 / port 0: unknown)
-
-    @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
 
 
 @dataclass
@@ -122,12 +91,12 @@ class Supervisor:
                     text = path.read_text(errors="replace")
                 except OSError:
                     continue
-                records[name] = _parse_record(name, text) or self._recover(name, text)
+                records[name] = parse_record(name, text) or self._recover(name, text)
         return records
 
     def _recover(self, name: str, text: str) -> ServerRecord:
         """A damaged record: the fields that can still be read, and the pid of its processes if any run."""
-        known = _salvage(text)
+        known = salvage(text)
         record = ServerRecord(name=name, model=known.get("model", "?"), engine="vllm", argv=[], env={},
                               pid=known.get("pid", 0), port=known.get("port", 0),
                               host=known.get("host", "127.0.0.1"), log=str(self.root / "logs" / f"{name}.log"),
@@ -393,7 +362,7 @@ class Supervisor:
         had_something = bool(record.container) or self.running(record)
         if record.container and record.docker:
             # The docker CLI's death would not end the container: ask docker itself, whatever the CLI's state.
-            _docker_stop(record.docker, record.container, timeout)
+            processes.docker_stop(record.docker, record.container, timeout)
         pgid = record.pid if _alive(record) else processes.group_of(self._members(record))
         if pgid is not None:
             processes.end_group(pgid, lambda: not self.running(record), timeout)
@@ -426,7 +395,8 @@ def next_free_port(host: str, start: int) -> int:
 
 
 def _default_name(model: str, port: int, records: dict[str, ServerRecord]) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", model.rsplit("/", 1)[-1].lower()).strip("-") or "server"
+    # Room for "-PORT-N" within the longest valid name (validate.MAX_NAME).
+    base = re.sub(r"[^a-z0-9]+", "-", model.rsplit("/", 1)[-1].lower())[:48].strip("-") or "server"
     name = f"{base}-{port}"
     suffix = 2
     while name in records and _alive(records[name]):
@@ -446,12 +416,6 @@ def _alive(record: ServerRecord) -> bool:
         return abs(process.create_time() - record.started_at) < 5
     except psutil.Error:
         return False
-
-
-def _docker_stop(docker: str, container: str, timeout: float) -> None:
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        subprocess.run([docker, "stop", "-t", str(int(timeout)), container], capture_output=True,
-                       timeout=timeout + 15, check=False)
 
 
 def _healthy(record: ServerRecord, api_key: str | None = None) -> bool:
@@ -476,35 +440,3 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _parse_record(name: str, text: str) -> ServerRecord | None:
-    """A whole record with every field of the right type, else None (damaged)."""
-    try:
-        raw = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(raw, dict):
-        return None
-    known = {k: raw[k] for k in ServerRecord.__dataclass_fields__ if k in raw and k not in ("name", "damaged")}
-    if any(not isinstance(v, FIELD_TYPES[k]) or (FIELD_TYPES[k] is int and isinstance(v, bool))
-           for k, v in known.items() if k in FIELD_TYPES):
-        return None
-    try:
-        return ServerRecord(name=name, **known)
-    except TypeError:  # a field missing
-        return None
-
-
-_SALVAGE = re.compile(r'"(pid|port|started_at|model|host|container|docker)":\s*("(?:[^"\\]|\\.)*"|[0-9.]+)')
-
-
-def _salvage(text: str) -> dict[str, Any]:
-    """The fields of a damaged (truncated, mistyped) record that still read as what they should be."""
-    found: dict[str, Any] = {}
-    for key, value in _SALVAGE.findall(text):
-        with contextlib.suppress(ValueError):
-            parsed = json.loads(value)
-            if isinstance(parsed, FIELD_TYPES[key]) and key not in found:
-                found[key] = parsed
-    return found

@@ -321,3 +321,9 @@ def test_ps_and_bench_on_a_full_disk_show_their_result_then_one_sentence(cli, en
     (small_disk / "filler").unlink()
     assert cli("stop", "bfull").code == 0
     assert not group_alive(groups[0])
+
+
+def test_a_default_name_from_a_long_model_id_is_a_valid_name(tmp_path):
+    records: dict = {}
+    name = supervisor_module._default_name("org/" + "Very-Long-Model-Name" * 10, 65535, records)
+    assert validate.server_name(name) == name
