@@ -59,3 +59,11 @@ class RulesError(SparkTuiError):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class StateWriteError(SparkTuiError):
+    """A server's record, log or result could not be written (a full or read-only disk under the state folder)."""
+
+
+class ServerStillRunningError(SparkTuiError):
+    """`stop` signalled a server and something of it is still there."""

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spark_tui.engines import validate
 from spark_tui.errors import EXIT_UNKNOWN, SparkTuiError, UsageError
 
 
@@ -20,6 +21,8 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
 
     if args.engine != "vllm":
         raise UsageError("spark-tui serve launches vLLM only for now.", "Use --engine vllm (the default).")
+    if args.name is not None:  # before anything is looked up: a bad name must never reach a path
+        validate.server_name(args.name)
     port_text = str(args.port_text)
     if port_text == "auto":
         args.port = next_free_port(args.host, 8000)
@@ -28,8 +31,7 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
             args.port = int(port_text)
         except ValueError:
             raise UsageError(f"--port must be a number or 'auto', not '{port_text}'.") from None
-        if not 1 <= args.port <= 65535:
-            raise UsageError(f"--port must be between 1 and 65535, not {args.port}.")
+        validate.port(args.port)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         sys.stderr.write(f"spark-tui: warning: listening on {args.host} without --api-key lets anyone who can "
                          "reach this machine use the server.\n")
@@ -119,14 +121,17 @@ def cmd_ps(args: argparse.Namespace) -> int:
         print(f"{s.record.name:28} {s.state:9} {s.record.port:>5} {uptime:>8} {tps:>9} {run:>8} {kv:>5}  "
               f"{s.record.model}")
         if s.state == "failed":
-            print(f"{'':28} exit code {s.exit_code}; " + "; ".join(
-                f"[{d['rule']}] {d['title']}" for d in s.diagnosis[:2]) or "see spark-tui logs " + s.record.name)
+            known = "; ".join(f"[{d['rule']}] {d['title']}" for d in s.diagnosis[:2])
+            print(f"{'':28} exit code {s.exit_code}; {known or 'see spark-tui logs ' + s.record.name}")
+        elif s.state == "damaged":
+            print(f"{'':28} pid {s.record.pid or 'unknown'}; {s.progress}")
     return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from spark_tui.engines.supervisor import Supervisor
 
+    validate.at_least_one(lines=args.lines)
     supervisor = Supervisor()
     record = supervisor.get(args.name)
     path = Path(record.log)
@@ -160,12 +165,20 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from spark_tui.engines.supervisor import Supervisor
 
+    validate.at_least_one(concurrency=args.concurrency, requests=args.requests, prompt_tokens=args.prompt_tokens,
+                          max_tokens=args.max_tokens)
     supervisor = Supervisor()
     result = bench_server(supervisor, args.name, requests=args.requests, concurrency=args.concurrency,
-                          prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens)
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-        return 0 if result.failed == 0 else EXIT_UNKNOWN
+                          prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, keep=False)
+    _print_bench(result, args.json)
+    supervisor.save_bench(supervisor.get(args.name, include_external=True), result.to_json())  # after: never lost
+    return 0 if result.failed == 0 else EXIT_UNKNOWN
+
+
+def _print_bench(result: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2), flush=True)
+        return
     print(f"{result.requests} requests, {result.concurrency} at a time, {result.failed} failed, "
           f"{result.wall_s:.1f} s")
     print(f"TTFT  p50 {result.ttft_ms['p50']:.0f} ms  p90 {result.ttft_ms['p90']:.0f} ms  "
@@ -176,13 +189,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
           "aggregate")
     if result.percent_of_bound is not None:
         print(f"       {result.percent_of_bound:.0f} % of the {result.bound_tokens_per_s:.0f} tok/s bandwidth bound")
-    return 0 if result.failed == 0 else EXIT_UNKNOWN
+    sys.stdout.flush()
 
 
 def bench_server(supervisor: Any, name: str, requests: int = 8, concurrency: int = 2, prompt_tokens: int = 64,
-                 max_tokens: int = 64) -> Any:
+                 max_tokens: int = 64, keep: bool = True) -> Any:
     """Load a ready server (the CLI's `bench` and the app's `b`), against the advisor's bound; the result is kept
-    with the server so `ps --json` and the Servers screen show it."""
+    with the server (unless `keep` is False: the caller keeps it) so `ps --json` and the Servers screen show it."""
     from spark_tui.metrics.bench import run_bench
 
     record = supervisor.get(name, include_external=True)  # a vLLM started elsewhere can be measured too
@@ -194,7 +207,8 @@ def bench_server(supervisor: Any, name: str, requests: int = 8, concurrency: int
                        prompt_tokens=prompt_tokens, max_tokens=max_tokens, bound=bound,
                        api_key=supervisor.api_key(record))
     supervisor.record_sample(record)
-    supervisor.save_bench(record, result.to_json())
+    if keep:
+        supervisor.save_bench(record, result.to_json())
     return result
 
 

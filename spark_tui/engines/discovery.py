@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from spark_tui.engines.supervisor import ServerRecord
+from spark_tui.engines.records import ServerRecord
 
 
 def find_external(our_groups: set[int], our_ports: set[int]) -> list[ServerRecord]:

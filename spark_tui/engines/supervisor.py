@@ -4,7 +4,7 @@ A server runs under `spark_tui.engines.runner` in its own session (start_new_ses
 launching process exiting does not kill it. Its record lives in <state>/servers/<name>.json, written atomically
 under a lock (two spark-tui processes at once are safe; a damaged file costs only that record). Its output goes
 to <state>/logs/<name>.log; how it ended to <state>/exits/<name>.json. Stop = SIGTERM to the process group, then
-SIGKILL: nothing is left behind.
+SIGKILL, and a check that nothing of it is left (engines/processes.py) before it says "stopped".
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -22,41 +21,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spark_tui.engines import processes, validate
 from spark_tui.engines.logs import diagnose, tail
 from spark_tui.engines.logs import progress as startup_progress
+from spark_tui.engines.records import STATE_VERSION, ServerRecord, parse_record, salvage
 from spark_tui.engines.runtime import VllmRuntime, container_name
-from spark_tui.errors import SparkTuiError, UsageError
+from spark_tui.errors import ServerStillRunningError, SparkTuiError, StateWriteError, UsageError
 from spark_tui.files import locked, write_json_atomic
 from spark_tui.metrics.scrape import MetricsSample, rates, scrape
 from spark_tui.paths import state_dir
 
-STATE_VERSION = 1
-STATES = ("starting", "loading", "ready", "failed", "stopped", "exited")
-
-
-@dataclass
-class ServerRecord:
-    name: str
-    model: str
-    engine: str
-    argv: list[str]
-    env: dict[str, str]  # only what the launch plan added, never the whole environment (tokens stay out)
-    pid: int
-    port: int
-    host: str
-    log: str
-    started_at: float
-    stopped: bool = False
-    version: int = STATE_VERSION
-    container: str | None = None  # the container's name when the engine runs in docker
-    docker: str | None = None  # the docker CLI that started it (and will stop it)
-    image: str | None = None
-    external: bool = False  # found listening, not started by spark-tui
-
-    @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+STATES = ("starting", "loading", "ready", "failed", "stopped", "exited", "damaged")
+NO_SPACE_HINT = "Free some space there, or point SPARK_TUI_STATE_DIR at another disk."
 
 
 @dataclass
@@ -77,7 +53,8 @@ class ServerStatus:
         m = self.metrics
         return {
             "name": self.record.name, "model": self.record.model, "engine": self.record.engine,
-            "state": self.state, "progress": self.progress, "pid": self.record.pid, "port": self.record.port,
+            "state": self.state, "progress": self.progress, "pid": self.record.pid or None,
+            "port": self.record.port or None,
             "url": self.record.url, "uptime_s": None if self.uptime_s is None else round(self.uptime_s, 1),
             "generation_tokens_per_s": _round(self.generation_tokens_per_s),
             "prompt_tokens_per_s": _round(self.prompt_tokens_per_s),
@@ -103,27 +80,60 @@ class Supervisor:
 
     # --- the records: one JSON file per server, so damage to one never loses the others ---
     def _read(self) -> dict[str, ServerRecord]:
+        """Every record, named by its file (never by what the file says). A damaged one is kept and listed as
+        damaged, with what can be recovered of it, so its server is never orphaned."""
         records = {}
         for path in sorted((self.root / "servers").glob("*.json")):
-            try:
-                raw = json.loads(path.read_text())
-                known = {k: raw[k] for k in ServerRecord.__dataclass_fields__ if k in raw}
-                record = ServerRecord(**known)
-            except (OSError, ValueError, TypeError, KeyError):
-                # Damaged, or from a version we cannot read: set it aside for the user, keep the rest.
-                path.replace(path.with_suffix(f".damaged-{int(time.time())}"))
-                continue
-            records[record.name] = record
+            name = path.stem
+            with contextlib.suppress(UsageError):
+                validate.server_name(name)
+                try:
+                    text = path.read_text(errors="replace")
+                except OSError:
+                    continue
+                records[name] = parse_record(name, text) or self._recover(name, text)
         return records
 
+    def _recover(self, name: str, text: str) -> ServerRecord:
+        """A damaged record: the fields that can still be read, and the pid of its processes if any run."""
+        known = salvage(text)
+        record = ServerRecord(name=name, model=known.get("model", "?"), engine="vllm", argv=[], env={},
+                              pid=known.get("pid", 0), port=known.get("port", 0),
+                              host=known.get("host", "127.0.0.1"), log=str(self.root / "logs" / f"{name}.log"),
+                              started_at=known.get("started_at", 0.0), container=known.get("container"),
+                              docker=known.get("docker"), damaged=True)
+        # The pid in a damaged file may be wrong or gone: the processes' own marker says which group is its.
+        running = self._members(record) or processes.members(self._marker(name))
+        record.pid = processes.group_of(running) or record.pid
+        return record
+
     def _save(self, record: ServerRecord) -> None:
-        write_json_atomic(self.root / "servers" / f"{record.name}.json", {**asdict(record), "version": STATE_VERSION})
+        self._write(self.root / "servers" / f"{record.name}.json", {**asdict(record), "version": STATE_VERSION})
+
+    def _write(self, path: Path, data: Any) -> None:
+        """Atomically (a record is the old one or the new one, never half of one); a full disk is one sentence."""
+        try:
+            write_json_atomic(path, data)
+        except OSError as exc:
+            raise StateWriteError(f"Cannot write {path}: {exc.strerror or exc}.", NO_SPACE_HINT) from None
+
+    def _marker(self, name: str) -> str:
+        """The SPARK_TUI_SERVER value every process of server `name` carries."""
+        return str((self.root / "servers" / f"{name}.json").absolute())
+
+    def _members(self, record: ServerRecord) -> list[Any]:
+        """The server's live processes (its group, marked as its own), whatever happened to its runner."""
+        return processes.members(self._marker(record.name), record.pid) if record.pid > 0 else []
+
+    def running(self, record: ServerRecord) -> bool:
+        return _alive(record) or bool(self._members(record))
 
     def records(self) -> list[ServerRecord]:
         with locked(self.lock_file):
             return list(self._read().values())
 
     def get(self, name: str, include_external: bool = False) -> ServerRecord:
+        validate.server_name(name)
         records = {r.name: r for r in self.records()}
         if name not in records and include_external:
             records.update({r.name: r for r in self.external(list(records.values()))})
@@ -146,16 +156,19 @@ class Supervisor:
         """Start `argv` (the plan's `vllm serve …`, run by `runtime`; as given when there is none), detached.
         `api_key` reaches vLLM as VLLM_API_KEY in its environment, never in argv, the record or the log; it is kept
         for our own health checks and bench in a file only this user can read."""
-        if not port_is_free(host, port):
-            raise UsageError(f"Port {port} on {host} is already in use.", "Pass --port N, or --port auto for the "
-                             "next free one.")
-        for d in ("logs", "exits", "metrics", "servers"):
-            (self.root / d).mkdir(parents=True, exist_ok=True)
-        with locked(self.lock_file):
+        validate.port(port)
+        if name is not None:
+            validate.server_name(name)
+        # One launch at a time from the port check to the saved record: of two launches on one port, the second
+        # sees the first's record (its engine may not listen yet) and is refused before anything loads.
+        with locked(self.lock_file), self._writing_state():
             records = self._read()
+            self._check_port_free(host, port, records)
             name = name or _default_name(model, port, records)
-            if name in records and _alive(records[name]):
+            if name in records and self.running(records[name]):
                 raise UsageError(f"A server named '{name}' is already running.", f"Stop it: spark-tui stop {name}")
+            for d in ("logs", "exits", "metrics", "servers"):
+                (self.root / d).mkdir(parents=True, exist_ok=True)
             in_container = runtime is not None and runtime.kind == "container"
             secrets = {"VLLM_API_KEY": api_key} if api_key else {}
             if runtime is not None:
@@ -169,11 +182,12 @@ class Supervisor:
             with open(log, "ab") as out:
                 out.write(f"--- spark-tui: {' '.join(argv)}\n".encode())
                 out.flush()
+                marker = {processes.MARKER: self._marker(name)}
                 try:
                     process = subprocess.Popen(
                         [sys.executable, "-m", "spark_tui.engines.runner", str(exit_file), "--", *argv],
                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                        env={**os.environ, **env, **secrets}, start_new_session=True, close_fds=True,
+                        env={**os.environ, **env, **secrets, **marker}, start_new_session=True, close_fds=True,
                     )
                 except OSError as exc:
                     raise SparkTuiError(f"Cannot start {argv[0]}: {exc.strerror or exc}.") from None
@@ -182,8 +196,30 @@ class Supervisor:
                                   container=container_name(name) if in_container else None,
                                   docker=runtime.executable if in_container and runtime else None,
                                   image=runtime.image if in_container and runtime else None)
-            self._save(record)
+            try:
+                self._save(record)
+            except StateWriteError:
+                # A server nobody can find again is worse than none: end it before saying why.
+                processes.end_group(process.pid, lambda: process.poll() is not None and not self._members(record),
+                                    timeout=5.0)
+                raise
         return record
+
+    def _check_port_free(self, host: str, port: int, records: dict[str, ServerRecord]) -> None:
+        claimed = next((r.name for r in records.values() if r.port == port and not r.stopped and self.running(r)),
+                       None)
+        if claimed is not None or not port_is_free(host, port):
+            taken = f" by server '{claimed}'" if claimed else ""
+            raise UsageError(f"Port {port} on {host} is already in use{taken}.",
+                             "Pass --port N, or --port auto for the next free one.")
+
+    @contextlib.contextmanager
+    def _writing_state(self) -> Any:
+        """A full or read-only disk under the state folder is one sentence, not a traceback."""
+        try:
+            yield
+        except OSError as exc:
+            raise StateWriteError(f"Cannot write under {self.root}: {exc.strerror or exc}.", NO_SPACE_HINT) from None
 
     # --- looking ---
     def status(self, record: ServerRecord, rules: list | None = None, sample_metrics: bool = True,
@@ -191,12 +227,17 @@ class Supervisor:
         """`answering`: the caller just got /metrics from this server, so /health need not be asked again."""
         lines, diagnosis = self._log(record, rules)
         exit_info = self._cached_json(self.root / "exits" / f"{record.name}.json")
-        alive = _alive(record)
+        alive = self.running(record)  # the engine may outlive a runner killed with -9: it still serves
         exit_code = exit_info.get("exit_code") if exit_info else None
         uptime = time.time() - record.started_at if alive else None
         progress = startup_progress(lines)
         status = ServerStatus(record, "starting", progress, uptime, exit_code, diagnosis, last_lines=lines[-20:],
                               bench=self._cached_json(self.root / "bench" / f"{record.name}.json"))
+        if record.damaged:
+            status.state, status.uptime_s = "damaged", None
+            status.progress = (f"its record is damaged; spark-tui stop {record.name} ends it" if alive else
+                               f"its record is damaged and nothing of it runs; spark-tui stop {record.name} clears it")
+            return status
         if not alive:
             if record.stopped:
                 status.state = "stopped"
@@ -232,7 +273,7 @@ class Supervisor:
             return None
 
     def save_bench(self, record: ServerRecord, result: dict[str, Any]) -> None:
-        write_json_atomic(self.root / "bench" / f"{record.name}.json", {**result, "at": time.time()})
+        self._write(self.root / "bench" / f"{record.name}.json", {**result, "at": time.time()})
 
     def _cached_json(self, path: Path) -> dict[str, Any] | None:
         """A small JSON file re-read only when it changed (the app looks every second)."""
@@ -280,7 +321,8 @@ class Supervisor:
         path = self.root / "metrics" / f"{record.name}.json"
         history = [MetricsSample(**s) for s in (_read_json(path) or {}).get("samples", [])]
         history = [s for s in history if sample.t - s.t <= 120] + [sample]
-        write_json_atomic(path, {"samples": [s.to_json() for s in history]})
+        with contextlib.suppress(StateWriteError):  # a full disk costs the history on disk, not the numbers
+            self._write(path, {"samples": [s.to_json() for s in history]})
         return history
 
     def wait_ready(self, record: ServerRecord, timeout: float, rules: list | None = None) -> ServerStatus:
@@ -293,6 +335,7 @@ class Supervisor:
 
     # --- stopping ---
     def stop(self, name: str, timeout: float = 15.0) -> ServerStatus:
+        validate.server_name(name)
         with locked(self.lock_file):
             records = self._read()
             if name not in records:
@@ -302,21 +345,35 @@ class Supervisor:
                                      f"Stop it yourself if you mean to: kill {outsider.pid}")
                 raise UsageError(f"No server named '{name}'.", "List them with: spark-tui ps")
             record = records[name]
-            if record.container and record.docker:
-                # The docker CLI's death would not end the container: ask docker itself, whatever the CLI's state.
-                _docker_stop(record.docker, record.container, timeout)
-            if _alive(record):
-                _signal_group(record.pid, signal.SIGTERM)
-                deadline = time.monotonic() + timeout
-                while _group_alive(record.pid) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                if _group_alive(record.pid):
-                    _signal_group(record.pid, signal.SIGKILL)
-                    while _group_alive(record.pid) and time.monotonic() < deadline + 5:
-                        time.sleep(0.1)
+            self._end(record, timeout)
+            if record.damaged:  # set aside for the user (not deleted); its server is gone, so ps forgets it
+                path = self.root / "servers" / f"{name}.json"
+                aside = path.with_suffix(f".damaged-{int(time.time())}")
+                with self._writing_state():
+                    path.replace(aside)
+                return ServerStatus(record, "stopped", f"its damaged record is kept as {aside}", None, None)
             record.stopped = True
             self._save(record)
         return self.status(record, sample_metrics=False)
+
+    def _end(self, record: ServerRecord, timeout: float) -> None:
+        """End the server's whole group (and container) whatever happened to its runner; raise unless nothing of
+        it is left and its port is closed."""
+        had_something = bool(record.container) or self.running(record)
+        if record.container and record.docker:
+            # The docker CLI's death would not end the container: ask docker itself, whatever the CLI's state.
+            processes.docker_stop(record.docker, record.container, timeout)
+        pgid = record.pid if _alive(record) else processes.group_of(self._members(record))
+        if pgid is not None:
+            processes.end_group(pgid, lambda: not self.running(record), timeout)
+        left = [p.pid for p in self._members(record)] or ([record.pid] if _alive(record) else [])
+        if left:
+            raise ServerStillRunningError(f"{record.name} is still running (pid {left[0]}) after SIGKILL.",
+                                          f"End it yourself: kill -9 {left[0]}")
+        if had_something and record.port and not processes.port_closed(record.host, record.port):
+            where = f"its container {record.container} may still run" if record.container else "something listens"
+            raise ServerStillRunningError(f"{record.name} is stopped but port {record.port} is still open: {where}.",
+                                          f"See what listens there: ss -ltnp 'sport = :{record.port}'")
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -338,7 +395,8 @@ def next_free_port(host: str, start: int) -> int:
 
 
 def _default_name(model: str, port: int, records: dict[str, ServerRecord]) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", model.rsplit("/", 1)[-1].lower()).strip("-") or "server"
+    # Room for "-PORT-N" within the longest valid name (validate.MAX_NAME).
+    base = re.sub(r"[^a-z0-9]+", "-", model.rsplit("/", 1)[-1].lower())[:48].strip("-") or "server"
     name = f"{base}-{port}"
     suffix = 2
     while name in records and _alive(records[name]):
@@ -358,29 +416,6 @@ def _alive(record: ServerRecord) -> bool:
         return abs(process.create_time() - record.started_at) < 5
     except psutil.Error:
         return False
-
-
-def _group_alive(pgid: int) -> bool:
-    import psutil
-
-    for process in psutil.process_iter(["pid"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
-                return True
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return False
-
-
-def _docker_stop(docker: str, container: str, timeout: float) -> None:
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        subprocess.run([docker, "stop", "-t", str(int(timeout)), container], capture_output=True,
-                       timeout=timeout + 15, check=False)
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
 
 
 def _healthy(record: ServerRecord, api_key: str | None = None) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.stand_ins import stand_in
+from tests.support.stand_ins import OWNER, own_processes, stand_in
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -27,12 +27,10 @@ def fake_vllm(tmp_path, monkeypatch, hub):
     monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("FAKE_VLLM_DELAY", "0.6")
     monkeypatch.setenv("FAKE_VLLM_TOKENS_PER_S", "50")
+    monkeypatch.setenv(OWNER, str(tmp_path))
     yield exe
-    # Whatever a failing test left behind: stop it, so no process outlives the test.
-    for process in psutil.process_iter(["cmdline"]):
-        if any("fake_vllm.py" in part for part in process.info["cmdline"] or []) and \
-                str(tmp_path) in " ".join(process.info["cmdline"] or []) + os.environ.get("SPARK_TUI_STATE_DIR", ""):
-            process.kill()
+    for process in leftover(tmp_path):  # whatever a failing test left behind, so no process outlives the test
+        process.kill()
 
 
 def free_port() -> int:
@@ -58,9 +56,8 @@ def wait_state(cli, name: str, states: tuple[str, ...], timeout: float = 20) -> 
 
 
 def leftover(tmp_path: Path) -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["cmdline"])
-            if any("fake_vllm.py" in part for part in p.info["cmdline"] or [])
-            and p.status() != psutil.STATUS_ZOMBIE]
+    """This test's stand-in engines still running (never another test's: they carry its tmp dir)."""
+    return own_processes(str(tmp_path))
 
 
 def test_launch_detach_reattach_bench_stop(cli, fake_vllm, tmp_path):
@@ -165,12 +162,16 @@ def test_damaged_state_keeps_every_other_server(cli, fake_vllm, tmp_path):
     keep = json.loads((folder / "keep.json").read_text())
     keep["unknown_future_field"] = 1  # a newer version's record: still readable
     (folder / "keep.json").write_text(json.dumps(keep))
+    wait_state(cli, "hurt", ("ready",))
     hurt_pid = json.loads((folder / "hurt.json").read_text())["pid"]
     (folder / "hurt.json").write_text("{not json")
-    assert [s["name"] for s in ps(cli)] == ["keep"]
-    assert list(folder.glob("hurt.damaged-*"))  # set aside for the user, not deleted
+    # Listed as damaged (never hidden: its server still runs), its pid found from its processes.
+    assert [(s["name"], s["state"], s["pid"]) for s in ps(cli)] == [("hurt", "damaged", hurt_pid),
+                                                                    ("keep", "ready", keep["pid"])]
     assert cli("stop", "keep").code == 0
-    os.killpg(hurt_pid, signal.SIGTERM)  # the damaged record's server: stopped by hand
+    assert cli("stop", "hurt").code == 0  # the damaged record's server: stopped all the same
+    assert list(folder.glob("hurt.damaged-*"))  # its record set aside for the user, not deleted
+    assert [s["name"] for s in ps(cli)] == ["keep"]
     deadline = time.monotonic() + 10
     while leftover(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)

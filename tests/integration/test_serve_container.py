@@ -10,11 +10,10 @@ import signal
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.integration.test_serve import free_port, leftover, wait_state
-from tests.support.stand_ins import stand_in
+from tests.support.stand_ins import OWNER, own_processes, stand_in
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 IMAGE = "nvcr.io/nvidia/vllm:26.02-py3"
@@ -28,10 +27,10 @@ def docker(tmp_path, monkeypatch, hub):
     monkeypatch.setenv("FAKE_DOCKER_STATE", str(tmp_path / "docker"))
     monkeypatch.setenv("FAKE_DOCKER_IMAGES", f"ubuntu:24.04,{IMAGE},nvcr.io/nvidia/vllm:25.09-py3")
     monkeypatch.setenv("FAKE_VLLM_DELAY", "0.4")
+    monkeypatch.setenv(OWNER, str(tmp_path))
     yield exe
-    for process in psutil.process_iter(["cmdline"]):
-        if any("fake_vllm.py" in part for part in process.info["cmdline"] or []):
-            process.kill()
+    for process in leftover(tmp_path):
+        process.kill()
 
 
 def seen(tmp_path: Path, name: str) -> dict:
@@ -66,8 +65,7 @@ def test_container_launch_reattach_and_stop_even_after_the_cli_died(cli, docker,
     assert inner[inner.index("--gpu-memory-utilization") + 1] == "0.9"
 
     # Kill the docker CLI from outside: the container keeps running, ps says so, stop still ends it.
-    cli_process = next(p for p in psutil.process_iter(["cmdline"])
-                       if "fake_docker.py" in " ".join(p.info["cmdline"] or []) and "run" in p.info["cmdline"])
+    cli_process = next(p for p in own_processes(str(tmp_path), "fake_docker.py") if "run" in p.info["cmdline"])
     cli_process.send_signal(signal.SIGKILL)
     server = wait_state(cli, "boxed", ("failed",))
     assert "its container may still run" in server["progress"]

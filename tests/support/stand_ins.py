@@ -15,3 +15,22 @@ def stand_in(path: Path, script: str) -> Path:
     path.write_text(f"#!/bin/sh\nexec {sys.executable} {SUPPORT / script} \"$@\"\n")
     path.chmod(0o755)
     return path
+
+
+OWNER = "FAKE_VLLM_OWNER"  # set by a test (to its tmp dir); its stand-ins inherit it, a container's gets it too
+
+
+def own_processes(owner: str, script: str = "fake_vllm.py") -> list:
+    """The live stand-in processes of one test (those carrying OWNER=`owner`): never another test's or another
+    session's, so a test can assert on and end only what it started."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if any(script in part for part in process.info["cmdline"] or []) and \
+                    process.environ().get(OWNER) == owner and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found

@@ -18,7 +18,7 @@ from spark_tui.tui.app import SparkTuiApp
 from spark_tui.tui.messages import ServersPolled
 from spark_tui.tui.screens.servers import ServersScreen
 from spark_tui.tui.server_state import ServersSnapshot
-from tests.support.stand_ins import stand_in
+from tests.support.stand_ins import OWNER, own_processes, stand_in
 from tests.tui.conftest import select_row, services, settle
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -30,7 +30,10 @@ def fake_engine(tmp_path, monkeypatch, hub):
     monkeypatch.setenv("SPARK_TUI_VLLM", str(exe))
     monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("FAKE_VLLM_DELAY", "0.5")
-    return exe
+    monkeypatch.setenv(OWNER, str(tmp_path))
+    yield exe
+    for process in own_processes(str(tmp_path)):  # whatever a failing test left behind
+        process.kill()
 
 
 def free_port() -> int:
@@ -51,9 +54,8 @@ async def open_launch_dialog(app: SparkTuiApp, pilot, model: str) -> None:
     await pilot.pause()
 
 
-def fake_processes() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["cmdline"]) if any("fake_vllm.py" in c for c in p.info["cmdline"] or [])
-            and p.status() != psutil.STATUS_ZOMBIE]
+def fake_processes(owner: Path) -> list[psutil.Process]:
+    return own_processes(str(owner))
 
 
 async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
@@ -89,7 +91,7 @@ async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
             if next(iter(app.servers.values())).status.state == "stopped":
                 break
         assert next(iter(app.servers.values())).status.state == "stopped"
-    assert fake_processes() == []
+    assert fake_processes(tmp_path) == []
 
 
 def recorded_snapshot(t0: float = 1_800_000_000.0) -> list[ServersSnapshot]:
@@ -132,7 +134,7 @@ def test_servers_screen_snapshot(snap_compare, hub, size):
     assert snap_compare(app, terminal_size=size, run_before=feed)
 
 
-async def test_launch_dialog_warns_when_memory_is_nearly_full(fake_engine):
+async def test_launch_dialog_warns_when_memory_is_nearly_full(fake_engine, tmp_path):
     from dataclasses import replace
 
     from spark_tui.hardware import from_profile
@@ -148,4 +150,4 @@ async def test_launch_dialog_warns_when_memory_is_nearly_full(fake_engine):
         assert "Memory is 98% in use before launch: 2.0 GiB free" in warning and "drop_caches" in warning
         await pilot.press("escape")
         await pilot.pause()
-    assert fake_processes() == []
+    assert fake_processes(tmp_path) == []

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from spark_tui.tui.app import SparkTuiApp
 
 STATE_STYLE = {"ready": "bold green", "starting": "yellow", "loading": "yellow", "failed": "bold red",
-               "stopped": "dim", "exited": "dim"}
+               "stopped": "dim", "exited": "dim", "damaged": "bold magenta"}
 GIB = 1024**3
 
 
