@@ -37,19 +37,15 @@ def _positive_int(text: str) -> int:
 
 
 def _port(text: str) -> int:
-    """A TCP port the server could really listen on: 1-65535, and below 1024 only for root."""
-    import os
+    """A TCP port the server could really listen on (the same check `serve` makes)."""
+    from spark_tui.engines.validate import port
 
     try:
-        value = int(text)
+        return port(int(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port (ports are 1 to 65535)")
-    if value < 1024 and os.geteuid() != 0:
-        raise argparse.ArgumentTypeError(f"port {value} is privileged (below 1024): only root may listen on it; "
-                                         "use 8000 or another port from 1024 up")
-    return value
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(error.message.removeprefix("--port ").rstrip(".")) from None
 
 
 def _fraction(text: str) -> float:
