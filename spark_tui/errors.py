@@ -57,3 +57,12 @@ class RulesError(SparkTuiError):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class HubAnswerError(HubUnavailableError):
+    """The Hub (or whatever answers at HF_ENDPOINT) sent something that is not what the Hub sends: HTML, cut-off or
+    wrong-shaped JSON. Nothing of it is cached."""
+
+
+class HubAccessError(SparkTuiError):
+    """The Hub refused the request (HTTP 401/403) without saying the repo is gated: a token problem."""
