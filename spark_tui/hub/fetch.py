@@ -81,8 +81,7 @@ def _info_to_dict(info: Any, repo_id: str) -> dict[str, Any]:
     """The API answer as plain data, checked: a wrong-shaped answer is an error here, not a crash later."""
     siblings = info.siblings or []
     checks = [
-        (info.sha is None or (isinstance(info.sha, str) and _COMMIT.fullmatch(info.sha)),
-         "its commit is not a commit id"),
+        (isinstance(info.sha, str) and _COMMIT.fullmatch(info.sha), "it names no commit"),  # what we cache under
         (all(isinstance(s.rfilename, str) and _is_count(s.size) for s in siblings), "a file's name or size is not one"),
         (_is_count(info.downloads) and _is_count(info.likes), "a count is not a number"),
         (isinstance(info.tags or [], list), "its tags are not a list"),
@@ -125,7 +124,8 @@ def _model_info(repo_id: str, revision: str | None, timeout: float) -> dict[str,
                                                               timeout=timeout)
     except HfHubHTTPError:
         raise  # an HTTP error answer: hub_errors words it
-    except (ValueError, TypeError, KeyError, AttributeError):  # not the API's JSON object (HTML, cut off, a list)
+    # Not the API's JSON object: HTML, cut off, a list, null, "[" nested past Python's limit.
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         raise _malformed(repo_id, "the model API's answer is not the Hub's JSON") from None
     return _info_to_dict(info, repo_id)
 
@@ -201,10 +201,10 @@ def _fetch(repo_id: str, revision: str | None, timeout: float) -> tuple[str, dic
     sha = api["sha"]
     results = [future.result() for future in files]
     # The files raced a push: read them again at the commit the API answered with.
-    if sha and any(commit and commit != sha for _, commit in results):
+    if any(commit and commit != sha for _, commit in results):
         results = [_download_json(repo_id, name, sha, timeout) for name in CONFIG_FILES]
     config, hf_quant = results[0][0], results[1][0]
-    return sha or (revision or "main"), {"api": api, "config": config, "hf_quant_config": hf_quant}
+    return sha, {"api": api, "config": config, "hf_quant_config": hf_quant}
 
 
 def quiet_hub() -> None:

@@ -225,3 +225,11 @@ def test_a_chmod_000_checkpoint_folder(tmp_path):
 def test_an_empty_id_is_refused_in_process_too():
     with pytest.raises(UsageError):
         load_model_facts("")
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"id": "RedHatAI/Qwen3-8B-NVFP4", "siblings": []}'],
+                         ids=["nested-brackets", "no-commit"])
+def test_a_model_api_answer_nested_too_deep_or_without_a_commit(cli, hub, proxy, body):
+    proxy.answer(INFO, body)
+    one_sentence_error(cli("check", MODEL, env={"HF_ENDPOINT": proxy.url}))
+    assert cached_commit(proxy.url, MODEL) is None
