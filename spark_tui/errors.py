@@ -67,3 +67,12 @@ class StateWriteError(SparkTuiError):
 
 class ServerStillRunningError(SparkTuiError):
     """`stop` signalled a server and something of it is still there."""
+
+
+class HubAnswerError(HubUnavailableError):
+    """The Hub (or whatever answers at HF_ENDPOINT) sent something that is not what the Hub sends: HTML, cut-off or
+    wrong-shaped JSON. Nothing of it is cached."""
+
+
+class HubAccessError(SparkTuiError):
+    """The Hub refused the request (HTTP 401/403) without saying the repo is gated: a token problem."""

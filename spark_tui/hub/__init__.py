@@ -11,17 +11,32 @@ from spark_tui.hub.cache import DEFAULT_TTL_SECONDS, MetadataCache
 from spark_tui.hub.facts import ModelFacts, build_model_facts
 from spark_tui.paths import cache_dir
 
-__all__ = ["ModelFacts", "build_model_facts", "is_offline", "load_model_facts", "validate_repo_id"]
+__all__ = ["ModelFacts", "build_model_facts", "hub_timeout", "is_offline", "load_model_facts", "validate_repo_id"]
 
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
 
 
+def _shown(text: str, limit: int = 60) -> str:
+    """A user's input as it appears in a sentence: a 10,000-character id must not become the sentence."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def validate_repo_id(model: str) -> None:
+    if not model.strip():
+        raise UsageError("No model given: name a Hugging Face model id (owner/name) or a checkpoint directory.",
+                         "Example: spark-tui check RedHatAI/Qwen3-8B-NVFP4")
     if not _REPO_ID.match(model) or ".." in model or model.endswith((".", "-")):
         raise UsageError(
-            f"'{model}' is neither a Hugging Face model id (owner/name) nor an existing directory.",
+            f"'{_shown(model)}' is neither a Hugging Face model id (owner/name) nor an existing directory.",
             "Example: spark-tui check RedHatAI/Qwen3-8B-NVFP4",
         )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. a name too long for the file system: then it is no directory of ours either
+        return False
 
 
 def is_offline() -> bool:
@@ -39,25 +54,29 @@ def _ttl() -> float:
         return DEFAULT_TTL_SECONDS
 
 
-def _timeout() -> float:
+def hub_timeout() -> float:
+    """SPARK_TUI_HUB_TIMEOUT: the total seconds one Hub lookup may take, retries included (default 10)."""
     try:
-        return float(os.environ.get("SPARK_TUI_HUB_TIMEOUT", "10"))
+        seconds = float(os.environ.get("SPARK_TUI_HUB_TIMEOUT", "10"))
     except ValueError:
         return 10.0
+    return seconds if 0 < seconds < float("inf") else 10.0
 
 
 def load_model_facts(model: str, revision: str | None = None, *, offline: bool = False,
                      refresh: bool = False) -> ModelFacts:
     """Facts for a Hub id or a local directory. Cached answers come first; the network only when needed."""
+    if not model.strip():  # Path("") is the current folder: never plan that by accident
+        validate_repo_id(model)
     path = Path(model).expanduser()
-    if path.is_dir():
+    if _is_dir(path):
         from spark_tui.hub.local import read_local
 
         raw = read_local(path)
         return build_model_facts(str(path.resolve()), source="local", revision=None, api=raw["api"],
                                  config=raw["config"], hf_quant_config=raw["hf_quant_config"], files=raw["files"])
     if model.startswith((".", "/", "~")):
-        raise UsageError(f"No such directory: {model}.")
+        raise UsageError(f"No such directory: {_shown(model)}.")
     validate_repo_id(model)
     offline = offline or is_offline()
     wanted = revision or "main"
@@ -74,9 +93,10 @@ def load_model_facts(model: str, revision: str | None = None, *, offline: bool =
         )
     from spark_tui.hub.fetch import fetch  # imports huggingface_hub: only on a cache miss
 
-    commit, raw = fetch(model, revision, timeout=_timeout())
-    cache.store(model, wanted, commit, raw)
-    return _facts(model, commit, raw)
+    commit, raw = fetch(model, revision, timeout=hub_timeout())
+    facts = _facts(model, commit, raw)
+    cache.store(model, wanted, commit, raw)  # only what could be used: a bad answer is never cached
+    return facts
 
 
 def _facts(model: str, commit: str | None, raw: dict) -> ModelFacts:

@@ -4,35 +4,81 @@ metadata as from the Hub, read from its files."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from spark_tui.errors import ModelDataError
 
+# A checkpoint is a few hundred files at most, a folder or two deep (e.g. "original/"). Anything bigger is not
+# one (`check /` must answer at once, not walk the whole machine).
+MAX_FILES = 10_000
+MAX_DEPTH = 3
+_WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pt", ".pth")
+
 
 def read_json_file(path: Path, label: str) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
     try:
-        data = json.loads(path.read_text())
-    except ValueError as exc:
-        raise ModelDataError(f"{label} is not valid JSON ({exc}).", "Fix or re-download the file.") from None
+        text = path.read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     except OSError as exc:
-        raise ModelDataError(f"{label} cannot be read: {exc.strerror or exc}.") from None
+        raise ModelDataError(f"{label} cannot be read: {exc.strerror or exc}.",
+                             "Check the file's permissions (and that the disk is healthy).") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # includes text that is not UTF-8
+        raise ModelDataError(f"{label} is not valid JSON ({exc}).", "Fix or re-download the file.") from None
+    except RecursionError:
+        raise ModelDataError(f"{label} is nested too deeply to be a config.", "Fix or re-download the file.") from None
     if not isinstance(data, dict):
         raise ModelDataError(f"{label} is not a JSON object.")
     return data
 
 
-def read_local(directory: Path) -> dict[str, Any]:
+def _list_files(directory: Path) -> list[tuple[str, int]]:
+    def unreadable(exc: OSError) -> None:
+        raise ModelDataError(f"{exc.filename or directory} cannot be read: {exc.strerror or exc}.",
+                             "Check the folder's permissions.")
+
     files: list[tuple[str, int]] = []
-    for path in sorted(directory.rglob("*")):
-        rel = path.relative_to(directory).as_posix()
-        if path.is_file() and not any(part.startswith(".") for part in rel.split("/")):
-            files.append((rel, path.stat().st_size))
+    for root, dirs, names in os.walk(directory, onerror=unreadable):
+        rel_root = Path(root).relative_to(directory)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if len(rel_root.parts) < MAX_DEPTH - 1 else []
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            try:
+                size = (Path(root) / name).stat().st_size
+            except FileNotFoundError:
+                continue  # a dangling link
+            except OSError as exc:
+                unreadable(exc)
+            files.append(((rel_root / name).as_posix(), size))
+            if len(files) > MAX_FILES:
+                raise ModelDataError(f"{directory} holds more than {MAX_FILES:,} files: not a model checkpoint.",
+                                     "Pass the checkpoint's own folder (the one with config.json).")
+    return files
+
+
+def _has_weights_on_top(directory: Path) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return any(entry.name.endswith(_WEIGHT_SUFFIXES) for entry in entries)
+    except OSError as exc:
+        raise ModelDataError(f"{directory} cannot be read: {exc.strerror or exc}.",
+                             "Check the folder's permissions.") from None
+
+
+def read_local(directory: Path) -> dict[str, Any]:
+    config = read_json_file(directory / "config.json", f"{directory}/config.json")
+    if config is None and not _has_weights_on_top(directory):  # e.g. `check /`: say so before walking anything
+        raise ModelDataError(f"{directory} is not a model checkpoint: it has no config.json and no weight files.",
+                             "Pass the checkpoint's own folder, or a Hugging Face id (owner/name).")
+    files = _list_files(directory)
     return {
         "api": {},
-        "config": read_json_file(directory / "config.json", f"{directory}/config.json"),
+        "config": config,
         "hf_quant_config": read_json_file(directory / "hf_quant_config.json", f"{directory}/hf_quant_config.json"),
         "files": files,
     }

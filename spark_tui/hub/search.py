@@ -15,18 +15,28 @@ class SearchHit:
     gated: bool
 
 
-def search_models(query: str, limit: int = 30) -> list[SearchHit]:
-    """Models whose id matches `query`, most downloaded first."""
+def _search(query: str, limit: int) -> list[SearchHit]:
     from huggingface_hub import HfApi  # only when the user searches
-    from huggingface_hub.utils import logging as hf_logging
 
     from spark_tui.hub.fetch import current_endpoint
 
-    hf_logging.set_verbosity_error()
-    api = HfApi(endpoint=current_endpoint())
+    found = HfApi(endpoint=current_endpoint()).list_models(search=query, sort="downloads", limit=limit)
+    return [SearchHit(m.id, m.downloads, m.likes, bool(m.gated)) for m in found]
+
+
+def search_models(query: str, limit: int = 30, timeout: float | None = None) -> list[SearchHit]:
+    """Models whose id matches `query`, most downloaded first, within `timeout` seconds (SPARK_TUI_HUB_TIMEOUT)."""
+    from spark_tui.deadline import DeadlineExceeded, call_with_deadline
+    from spark_tui.hub import hub_timeout
+    from spark_tui.hub.fetch import current_endpoint, quiet_hub
+
+    quiet_hub()
+    seconds = hub_timeout() if timeout is None else timeout
     try:
-        found = api.list_models(search=query, sort="downloads", limit=limit)
-        return [SearchHit(m.id, m.downloads, m.likes, bool(m.gated)) for m in found]
+        return call_with_deadline(lambda: _search(query, limit), seconds, name="spark-tui-search")
+    except DeadlineExceeded:
+        raise HubUnavailableError(f"Search failed: {current_endpoint()} did not answer within {seconds:g} s.",
+                                  "Check the network (or HF_ENDPOINT).") from None
     except Exception as exc:  # any transport or HTTP failure: one sentence for the row/notification
         raise HubUnavailableError(f"Search failed: cannot reach {current_endpoint()} ({type(exc).__name__}).",
                                   "Check the network (or HF_ENDPOINT).") from None

@@ -6,7 +6,7 @@ computes advice (pure and fast) whenever the hardware, the engine or a model's o
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from typing import Any
 
 from textual import work
@@ -19,6 +19,7 @@ from spark_tui.errors import HubUnavailableError, SparkTuiError
 from spark_tui.hardware import DEFAULT_PLANNING_PROFILE, from_profile
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.services import Services
+from spark_tui.tui.background import in_daemon_thread
 from spark_tui.tui.download_state import DownloadManager
 from spark_tui.tui.messages import CacheScanned, FactsLoaded, HardwareProbed, Notice, SearchFinished, ServersPolled
 from spark_tui.tui.model_state import ModelRow
@@ -48,7 +49,7 @@ class SparkTuiApp(App[int]):
         self.rows: dict[str, ModelRow] = {}
         self.offline = False
         self.refresh_from_hub = refresh_from_hub
-        self._fetch_slots = threading.BoundedSemaphore(4)  # at most 4 Hub fetches at once
+        self._fetch_slots = asyncio.Semaphore(4)  # at most 4 Hub fetches at once
         self._refresh_timer: Timer | None = None
         self.servers: dict[str, ServerView] = {}
         self.gpus: list = []
@@ -86,16 +87,17 @@ class SparkTuiApp(App[int]):
             found = None
         self.post_message(HardwareProbed(found))
 
-    @work(thread=True, group="facts")
-    def load_model(self, model: str) -> None:
-        cached = self.services.cached_facts(model)
+    # Hub workers are async and await daemon threads (see tui/background.py): quitting never waits on a stuck Hub.
+    @work(group="facts")
+    async def load_model(self, model: str) -> None:
+        cached = await in_daemon_thread(self.services.cached_facts, model)
         if cached is not None:
             self.post_message(FactsLoaded(model, cached, None, from_cache=True))
         if not self.refresh_from_hub and cached is not None:
             return
-        with self._fetch_slots:
+        async with self._fetch_slots:
             try:
-                facts = self.services.load_facts(model)
+                facts = await in_daemon_thread(self.services.load_facts, model)
                 self.post_message(FactsLoaded(model, facts, None, from_cache=False))
             except SparkTuiError as exc:
                 unreachable = isinstance(exc, HubUnavailableError)
@@ -103,10 +105,10 @@ class SparkTuiApp(App[int]):
             except Exception as exc:  # a bug or an unexpected failure: the row says so, the app goes on
                 self.post_message(FactsLoaded(model, None, f"{type(exc).__name__}: {exc}", from_cache=False))
 
-    @work(thread=True, exclusive=True, group="search")
-    def run_search(self, query: str) -> None:
+    @work(exclusive=True, group="search")
+    async def run_search(self, query: str) -> None:
         try:
-            hits = self.services.search(query)
+            hits = await in_daemon_thread(self.services.search, query)
             self.post_message(SearchFinished(query, hits, None))
         except SparkTuiError as exc:
             self.post_message(SearchFinished(query, [], str(exc)))
