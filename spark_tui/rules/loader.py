@@ -143,6 +143,9 @@ def _launch_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         return [("launch_flags", "must be a list of strings")]
     engine = data["when"].get("engine")
     engines = engine if isinstance(engine, list) else [engine] if engine else []
+    if not all(isinstance(e, str) for e in engines):
+        return []  # when.engine itself is reported as a problem
+    engines = [e.lower() for e in engines]  # as the condition matches it
     if not engines:
         return [(key, "a rule that adds launch settings must name its engine in when.engine "
                       "(each engine has its own tuning knobs)")]

@@ -269,3 +269,11 @@ def test_launch_settings_for_an_engine_spark_tui_does_not_launch(tmp_path):
     assert result.rules == []
     assert result.problems[0].endswith("when.engine: 'sglang' is not an engine spark-tui launches "
                                        "(vllm, trtllm, llamacpp)")
+
+
+@pytest.mark.parametrize("engine", ["{ a = 1 }", "[[1]]", "5"])
+def test_a_malformed_engine_condition_is_a_problem_not_a_crash(tmp_path, engine):
+    path = tmp_path / "odd.toml"
+    path.write_text(rule('launch_flags = ["--enforce-eager"]', when=f"engine = {engine}"))
+    result = load_rules([path])
+    assert result.rules == [] and any("when.engine" in p for p in result.problems), result.problems
