@@ -26,7 +26,7 @@ def _fingerprint(paths: list[Path]) -> str | None:
                 parts.append(f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}")
     except OSError:
         return None  # a missing path: build normally, which reports it
-    text = "\n".join(parts).encode()
+    text = os.fsencode("\n".join(parts))  # a file name need not be UTF-8
     return f"{zlib.crc32(text):08x}{zlib.adler32(text):08x}"
 
 

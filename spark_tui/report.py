@@ -71,8 +71,11 @@ def advice_to_json(advice: Advice) -> dict[str, Any]:
         },
         "performance": {"decode_tokens_per_s_bound": perf.decode_tokens_per_s_bound,
                         "bytes_per_token": perf.bytes_per_token, "at_context_tokens": perf.at_context_tokens},
-        "launch": None if launch is None else {"argv": list(launch.argv), "env": dict(launch.env),
-                                               "notes": list(launch.notes)},
+        "launch": None if launch is None else {
+            "argv": list(launch.argv), "env": dict(launch.env), "notes": list(launch.notes),
+            "from_rules": [{"rule": s.rule, "kind": s.kind, "name": s.name, "value": s.value}
+                           for s in launch.from_rules],  # what each rule added, so none of it is anonymous
+        },
     }
 
 

@@ -1,24 +1,56 @@
 """The exact command line (argv + env) the advisor recommends. Never a shell string to execute:
-argv lists only, 127.0.0.1 by default, --trust-remote-code only when the user asked for it."""
+argv lists only, 127.0.0.1 by default, --trust-remote-code only when the user asked for it.
+Rules may only add their engine's tuning knobs (spark_tui.rules.knobs), and each addition names its rule."""
 
 from __future__ import annotations
 
-from spark_tui.advisor.types import LaunchPlan, MemoryPlan, PlanOptions
+from spark_tui.advisor.types import LaunchPlan, MemoryPlan, PlanOptions, RuleSetting
 from spark_tui.hub.facts import ModelFacts
+from spark_tui.rules import knobs
 from spark_tui.rules.evaluate import Finding
 
 
-def _rule_additions(findings: list[Finding]) -> tuple[list[str], dict[str, str]]:
+def _setting(rule: str, tokens: tuple[str, ...]) -> RuleSetting:
+    if len(tokens) == 2:
+        return RuleSetting(rule, "flag", tokens[0], tokens[1])
+    name, sep, value = tokens[0].partition("=") if tokens[0].startswith("--") else (tokens[0], "", "")
+    return RuleSetting(rule, "flag", name, value if sep else None)
+
+
+def _rule_additions(engine: str, argv: list[str],
+                    findings: list[Finding]) -> tuple[list[str], dict[str, str], tuple[RuleSetting, ...]]:
+    """The flags and variables the findings' rules suggest, minus anything the plan already sets."""
+    present = set(argv)
     flags: list[str] = []
     env: dict[str, str] = {}
+    added: list[RuleSetting] = []
     for finding in findings:
         if finding.severity == "error":
             continue
-        env.update(finding.launch_env)
-        for flag in finding.launch_flags:
-            if flag not in flags:
-                flags.append(flag)
-    return flags, env
+        # The loader already refuses disallowed settings; checked again so no other path can inject one.
+        for name, value in finding.launch_env.items():
+            if name not in env and knobs.env_problem(engine, name, value) is None:
+                env[name] = value
+                added.append(RuleSetting(finding.rule, "env", name, value))
+        groups, error = knobs.flag_groups(engine, finding.launch_flags)
+        if error:
+            continue
+        for knob, tokens in groups:
+            if present & set(knob.names):
+                continue  # the plan's own value (or an earlier rule's) stands
+            present.update(knob.names)
+            flags += tokens
+            added.append(_setting(finding.rule, tokens))
+    return flags, env, tuple(added)
+
+
+def _origin_notes(added: tuple[RuleSetting, ...]) -> tuple[str, ...]:
+    """One note per rule, e.g. "added by rule X: VLLM_Y=1 --enforce-eager"; every display shows notes."""
+    by_rule: dict[str, list[str]] = {}
+    for s in added:
+        text = f"{s.name}={s.value}" if s.kind == "env" else s.name if s.value is None else f"{s.name} {s.value}"
+        by_rule.setdefault(s.rule, []).append(text)
+    return tuple(f"added by rule {rule}: {' '.join(parts)}" for rule, parts in by_rule.items())
 
 
 def vllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
@@ -44,12 +76,11 @@ def vllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None
         argv.append("--enforce-eager")
     if options.trust_remote_code:
         argv.append("--trust-remote-code")
-    flags, env = _rule_additions(findings)
-    argv += [f for f in flags if f not in argv]
+    flags, env, added = _rule_additions("vllm", argv, findings)
     notes = []
     if memory is not None and memory.max_model_len_source == "reduced":
         notes.append(f"--max-model-len reduced from the model's {memory.model_max_context} to fit memory")
-    return LaunchPlan("vllm", tuple(argv), env, tuple(notes))
+    return LaunchPlan("vllm", tuple(argv + flags), env, tuple(notes) + _origin_notes(added), added)
 
 
 def trtllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
@@ -63,9 +94,9 @@ def trtllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | No
              else "0.9"]
     if options.trust_remote_code:
         argv.append("--trust_remote_code")
-    flags, env = _rule_additions(findings)
+    flags, env, added = _rule_additions("trtllm", argv, findings)
     notes = ("MoE on SM12x: pass --extra_llm_api_options with moe_config: {backend: CUTLASS}",) if model.moe else ()
-    return LaunchPlan("trtllm", tuple(argv + flags), env, notes)
+    return LaunchPlan("trtllm", tuple(argv + flags), env, notes + _origin_notes(added), added)
 
 
 def llamacpp_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
@@ -82,8 +113,8 @@ def llamacpp_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | 
     argv += ["--host", options.host, "--port", str(options.port), "-ngl", "999"]
     if memory is not None and memory.max_model_len:
         argv += ["-c", str(memory.max_model_len)]
-    flags, env = _rule_additions(findings)
-    return LaunchPlan("llamacpp", tuple(argv + flags), env)
+    flags, env, added = _rule_additions("llamacpp", argv, findings)
+    return LaunchPlan("llamacpp", tuple(argv + flags), env, _origin_notes(added), added)
 
 
 def launch_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,

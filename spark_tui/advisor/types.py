@@ -72,11 +72,22 @@ class PerformanceBound:
 
 
 @dataclass(frozen=True)
+class RuleSetting:
+    """A flag or variable that a rule added to a launch plan: every display says which rule it came from."""
+
+    rule: str
+    kind: str  # "flag" or "env"
+    name: str
+    value: str | None  # None for a switch such as --enforce-eager
+
+
+@dataclass(frozen=True)
 class LaunchPlan:
     engine: str
     argv: tuple[str, ...]
     env: dict[str, str]
     notes: tuple[str, ...] = ()
+    from_rules: tuple[RuleSetting, ...] = ()
 
     def command_line(self) -> str:
         import shlex

@@ -51,5 +51,5 @@ def load_all_rules(extra: list[Path] | None = None) -> LoadResult:
     from spark_tui.datacache import cached
 
     code = Path(__file__).parent
-    inputs = [code / "loader.py", code / "model.py", code / "facts.py", *paths]
+    inputs = [code / "loader.py", code / "model.py", code / "facts.py", code / "knobs.py", *paths]
     return cached("rules", inputs, lambda: load_rules(paths), LoadResult)

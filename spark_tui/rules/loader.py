@@ -7,13 +7,16 @@ tomllib gives no line numbers for keys, so `_KeyLines` finds them by scanning th
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from spark_tui.rules import knobs
 from spark_tui.rules.facts import FACT_KINDS
 from spark_tui.rules.model import SEVERITIES, STATUSES, CatalogEntry, LoadResult, Reference, Rule
 
@@ -26,6 +29,42 @@ _REQUIRED = ("id", "title", "severity", "detail", "fix", "when", "references")
 _REF_KEYS = {"url": str, "label": str, "number": int, "state": str}
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _NUMBER_TEST = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?\d+(\.\d+)?([eE]\d+)?)\s*$")
+MAX_FILE_BYTES = 1024 * 1024  # far above any real rules file; stops /dev/zero and friends
+
+
+def printable(text: str) -> str:
+    """Control characters from a file (or its name) shown as \\xNN, never sent raw to a terminal."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def shown(path: Path) -> str:
+    """A path as text that can always be printed: undecodable bytes in a file name become \\xNN too."""
+    return printable(os.fsencode(path).decode("utf-8", "backslashreplace"))
+
+
+def read_text(path: Path) -> tuple[str | None, str | None]:
+    """(text, None) or (None, problem): only a regular file under MAX_FILE_BYTES of UTF-8 is read.
+    O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        return None, f"{shown(path)}: cannot read: {exc.strerror or exc}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, f"{shown(path)}: not a regular file; not read."
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return None, f"{shown(path)}: cannot read: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        return None, f"{shown(path)}: larger than 1 MiB; rules files must be smaller."
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return None, f"{shown(path)}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8."
 
 
 class _KeyLines:
@@ -42,19 +81,20 @@ class _KeyLines:
     def key_line(self, index: int, key: str) -> int:
         start = self.rule_line(index)
         end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.lines) + 1
-        leaf = key.split(".")[-1]
-        pattern = re.compile(rf"^\s*(\"?){re.escape(leaf)}\1\s*=|^\s*\[\[?\s*rule\.{re.escape(leaf)}\s*\]?\]")
-        for number in range(start, end):
-            if pattern.search(self.lines[number - 1]):
-                return number
+        parts = key.split(".")
+        for leaf in reversed(parts):  # launch_env.X in an inline table: the launch_env line
+            pattern = re.compile(rf"^\s*(\"?){re.escape(leaf)}\1\s*=|^\s*\[\[?\s*rule\.{re.escape(leaf)}\s*\]?\]")
+            for number in range(start, end):
+                if pattern.search(self.lines[number - 1]):
+                    return number
         return start
 
 
-def _syntax_problem(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+def _syntax_problem(name: str, exc: tomllib.TOMLDecodeError) -> str:
     match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
     line = match.group(1) if match else getattr(exc, "lineno", "?")
     message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-    return f"{path}:{line}: TOML syntax error: {message}"
+    return f"{name}:{line}: TOML syntax error: {message}"
 
 
 def _check_condition(key: str, value: Any) -> str | None:
@@ -93,11 +133,43 @@ def _check_condition(key: str, value: Any) -> str | None:
     return None
 
 
-def _build_rule(data: Any, where: str, lines: _KeyLines, index: int, path: Path) -> tuple[Rule | None, list[str]]:
+def _launch_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, message) for launch settings a rule may not suggest: see spark_tui.rules.knobs."""
+    flags, env = data.get("launch_flags", []), data.get("launch_env", {})
+    if not flags and not env:
+        return []
+    key = "launch_flags" if flags else "launch_env"
+    if not all(isinstance(f, str) for f in flags):
+        return [("launch_flags", "must be a list of strings")]
+    engine = data["when"].get("engine")
+    engines = engine if isinstance(engine, list) else [engine] if engine else []
+    if not all(isinstance(e, str) for e in engines):
+        return []  # when.engine itself is reported as a problem
+    engines = [e.lower() for e in engines]  # as the condition matches it
+    if not engines:
+        return [(key, "a rule that adds launch settings must name its engine in when.engine "
+                      "(each engine has its own tuning knobs)")]
+    unknown = [e for e in engines if e not in knobs.FLAGS]
+    if unknown:
+        return [("when.engine", f"{unknown[0]!r} is not an engine spark-tui launches ({', '.join(knobs.FLAGS)})")]
+    problems: list[tuple[str, str]] = []
+    for name in engines:
+        error = knobs.flag_groups(name, flags)[1]
+        if error:
+            problems.append(("launch_flags", error + "."))
+        for var, value in env.items():
+            where = f"launch_env.{var}" if re.fullmatch(r"[A-Za-z_]\w*", var) else "launch_env"
+            error = knobs.env_problem(name, var, value) if isinstance(value, str) else f"{var!r} must be a string"
+            if error:
+                problems.append((where, error + "."))
+    return problems
+
+
+def _build_rule(data: Any, where: str, lines: _KeyLines, index: int, name: str) -> tuple[Rule | None, list[str]]:
     problems: list[str] = []
 
     def problem(key: str, message: str) -> None:
-        problems.append(f"{path}:{lines.key_line(index, key)}: {key}: {message}")
+        problems.append(f"{name}:{lines.key_line(index, key)}: {key}: {message}")
 
     if not isinstance(data, dict):
         return None, [f"{where}: a rule must be a table"]
@@ -143,6 +215,8 @@ def _build_rule(data: Any, where: str, lines: _KeyLines, index: int, path: Path)
             re.compile(pattern)
         except (re.error, TypeError) as exc:
             problem("log_patterns", f"bad regular expression {pattern!r}: {exc}")
+    for key, message in _launch_problems(data):  # refused whole: its fix may rely on the settings it lost
+        problem(key, message)
     if problems:
         return None, problems
     return (
@@ -158,9 +232,9 @@ def _build_rule(data: Any, where: str, lines: _KeyLines, index: int, path: Path)
             fixed_in=data.get("fixed_in"),
             references=tuple(refs),
             log_patterns=tuple(data.get("log_patterns", [])),
-            launch_env={str(k): str(v) for k, v in data.get("launch_env", {}).items()},
-            launch_flags=tuple(str(f) for f in data.get("launch_flags", [])),
-            source=f"{path}:{lines.rule_line(index)}",
+            launch_env=dict(data.get("launch_env", {})),
+            launch_flags=tuple(data.get("launch_flags", [])),
+            source=f"{name}:{lines.rule_line(index)}",
         ),
         [],
     )
@@ -168,29 +242,36 @@ def _build_rule(data: Any, where: str, lines: _KeyLines, index: int, path: Path)
 
 def load_rules_file(path: Path, result: LoadResult | None = None) -> LoadResult:
     result = result or LoadResult()
+    start = len(result.problems)
+    _load_file(path, result)
+    result.problems[start:] = [printable(p) for p in result.problems[start:]]  # values quoted from the file
+    return result
+
+
+def _load_file(path: Path, result: LoadResult) -> None:
     result.files.append(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        result.problems.append(f"{path}: cannot read: {exc.strerror or exc}")
-        return result
+    name = shown(path)
+    text, problem = read_text(path)
+    if text is None:
+        result.problems.append(problem or f"{name}: cannot read")
+        return
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        result.problems.append(_syntax_problem(path, exc))
-        return result
+        result.problems.append(_syntax_problem(name, exc))
+        return
     lines = _KeyLines(text)
     extra = [k for k in data if k != "rule"]
     for key in extra:
-        result.problems.append(f"{path}:1: {key}: unknown top-level key (rules go in [[rule]] tables)")
+        result.problems.append(f"{name}:1: {key}: unknown top-level key (rules go in [[rule]] tables)")
     entries = data.get("rule", [])
     if not isinstance(entries, list):
-        result.problems.append(f"{path}:1: rule: use [[rule]] (an array of tables)")
-        return result
+        result.problems.append(f"{name}:1: rule: use [[rule]] (an array of tables)")
+        return
     seen = {r.id for r in result.rules}
     for index, entry in enumerate(entries):
-        where = f"{path}:{lines.rule_line(index)}"
-        rule, problems = _build_rule(entry, where, lines, index, path)
+        where = f"{name}:{lines.rule_line(index)}"
+        rule, problems = _build_rule(entry, where, lines, index, name)
         result.problems.extend(problems)
         if rule is None:
             continue
@@ -199,7 +280,6 @@ def load_rules_file(path: Path, result: LoadResult | None = None) -> LoadResult:
             continue
         seen.add(rule.id)
         result.rules.append(rule)
-    return result
 
 
 def load_rules(paths: list[Path]) -> LoadResult:
@@ -208,21 +288,25 @@ def load_rules(paths: list[Path]) -> LoadResult:
     for path in paths:
         if path.is_dir():
             for file in sorted(path.rglob("*.toml")):
-                load_rules_file(file, result)
-        elif path.exists():
+                if not file.is_dir():  # a folder named x.toml is walked, not read
+                    load_rules_file(file, result)
+        elif os.path.lexists(path):  # a dangling or looping link is a problem for load_rules_file to name
             load_rules_file(path, result)
         else:
-            result.problems.append(f"{path}: no such rules file or folder")
+            result.problems.append(f"{shown(path)}: no such rules file or folder")
     return result
 
 
 def load_catalog(path: Path) -> tuple[list[CatalogEntry], list[str]]:
+    text, problem = read_text(path)
+    if text is None:
+        return [], [problem or f"{shown(path)}: cannot read"]
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        return [], [f"{path}: {exc}"]
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return [], [_syntax_problem(shown(path), exc)]
     entries, problems = [], []
-    lines = _KeyLines(path.read_text(), header="model")
+    lines = _KeyLines(text, header="model")
     for index, item in enumerate(data.get("model", [])):
         try:
             entries.append(CatalogEntry(**item))

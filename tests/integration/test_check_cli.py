@@ -138,10 +138,11 @@ def test_launch_plan_carries_rule_env_and_only_asked_for_remote_code(cli, tmp_pa
     rules = tmp_path / "mine.toml"
     rules.write_text('[[rule]]\nid = "local-env"\ntitle = "t"\nseverity = "info"\ndetail = "d"\nfix = "f"\n'
                      'references = []\nlaunch_flags = ["--enable-prefix-caching"]\n'
-                     '[rule.launch_env]\nMY_FLAG = "1"\n[rule.when]\nmodel_type = "qwen3"\n')
+                     '[rule.launch_env]\nVLLM_USE_DEEP_GEMM = "0"\n'
+                     '[rule.when]\nengine = "vllm"\nmodel_type = "qwen3"\n')
     data = json.loads(cli("check", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--json", "--rules", str(rules),
                           "--trust-remote-code", *PINNED).out)
-    assert data["launch"]["env"] == {"MY_FLAG": "1"}
+    assert data["launch"]["env"] == {"VLLM_USE_DEEP_GEMM": "0"}
     assert "--enable-prefix-caching" in data["launch"]["argv"] and "--trust-remote-code" in data["launch"]["argv"]
     assert any(f["rule"] == "local-env" for f in data["findings"])
 

@@ -28,6 +28,8 @@ class LaunchScreen(ModalScreen[list[str] | None]):
             yield Label("Launch this server? Enter runs it (detached), Esc cancels. Edit the command if you like.")
             env = " ".join(f"{k}={v}" for k, v in self.plan.env.items())
             yield Static(Text(f"environment: {env}" if env else "environment: (nothing added)", style="dim"))
+            for note in self.plan.notes:  # among them: which rule added which setting
+                yield Static(Text(f"({note})", style="dim"))
             if self.warning:
                 yield Static(Text(f"⚠ {self.warning}", style="bold yellow"), id="launch-warning")
             yield Input(shlex.join(self.plan.argv), id="launch-command")
