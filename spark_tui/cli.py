@@ -280,6 +280,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
         print("\nApplies when: " + ", ".join(f"{k} = {v!r}" for k, v in rule.when.items()))
         if rule.unless:
             print("Unless: " + ", ".join(f"{k} = {v!r}" for k, v in rule.unless.items()))
+        if rule.launch_flags or rule.launch_env:
+            print("Suggests for launch: " + " ".join([*(f"{k}={v}" for k, v in rule.launch_env.items()),
+                                                      *rule.launch_flags]))
         for pattern in rule.log_patterns:
             print(f"Log pattern: {pattern}")
         for ref in rule.references:

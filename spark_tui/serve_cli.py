@@ -69,6 +69,8 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
         if args.api_key:
             shown_env["VLLM_API_KEY"] = "***"
         print("".join(f"{k}={shlex.quote(v)} " for k, v in shown_env.items()) + shlex.join(argv))
+        for note in plan.notes:  # e.g. what a rule added to the command, and which rule
+            sys.stderr.write(f"spark-tui: note: {note}\n")
         return 0
     supervisor = Supervisor()
     record = supervisor.launch(advice.model.id, "vllm", argv, dict(plan.env), args.host, args.port, args.name,

@@ -89,6 +89,9 @@ def test_allowed_knobs_are_shown_with_the_rule_that_added_them(cli, tmp_path):
     ]
     text = cli("check", *MODEL, "--rules", str(mine), *PINNED).out
     assert "(added by rule local-hostile: VLLM_USE_DEEP_GEMM=0 --enable-prefix-caching)" in text
+    dry = cli("serve", *MODEL, "--rules", str(mine), "--dry-run", *PINNED)
+    assert dry.code == 0 and "--enable-prefix-caching" in dry.out
+    assert "spark-tui: note: added by rule local-hostile: VLLM_USE_DEEP_GEMM=0 --enable-prefix-caching" in dry.err
 
 
 def test_a_non_utf8_user_rules_file_is_one_problem_and_every_command_still_works(cli, tmp_path):

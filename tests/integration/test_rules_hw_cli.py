@@ -22,6 +22,12 @@ def test_rules_show_unknown_id_suggests(cli):
     assert r.code == 3 and "Did you mean vllm-ct-nvfp4-moe-nongated" in r.err and "Traceback" not in r.err
 
 
+def test_rules_show_says_what_a_rule_adds_to_a_launch(cli):
+    r = cli("rules", "show", "vllm-modelopt-nvfp4-nongated-moe")
+    assert r.code == 0
+    assert "Suggests for launch: VLLM_USE_FLASHINFER_MOE_FP4=1" in r.out
+
+
 def test_rules_lint(cli, tmp_path):
     assert cli("rules", "lint").code == 0
     bad = tmp_path / "bad.toml"
