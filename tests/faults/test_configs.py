@@ -65,7 +65,7 @@ def _id(row: tuple[str, str]) -> str:
 @pytest.mark.parametrize("row", HOSTILE, ids=[_id(r) for r in HOSTILE])
 def test_hostile_config_in_a_local_folder(sandbox: Sandbox, row: tuple[str, str]) -> None:
     what, text = row
-    folder = _write(sandbox.cwd / "ckpt", text)
+    folder = _write(sandbox.root / "ckpt", text)
     outcome = sandbox.run("check", str(folder), "--hardware", "gb10")
     judge(outcome, area="config", command="check ./ckpt", fault=what, bound_s=10.0, sentence=False)
     assert outcome.code == 3, f"{what}: a confident verdict ({outcome.code}) on nonsense:\n{outcome.out[:800]}"
