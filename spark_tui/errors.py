@@ -57,3 +57,7 @@ class RulesError(SparkTuiError):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class HubAnswerError(SparkTuiError):
+    """The Hub (or HF_ENDPOINT) answered with something malformed or unsafe to use; nothing was written from it."""
