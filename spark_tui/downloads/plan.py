@@ -152,6 +152,7 @@ def _hub_listing(model: str, revision: str | None, timeout: float) -> tuple[str,
     from huggingface_hub import HfApi
 
     from spark_tui.deadline import call_with_deadline
+    from spark_tui.downloads.stream import http_client
     from spark_tui.hub.fetch import current_endpoint, hub_errors, quiet_hub
 
     quiet_hub()
@@ -164,6 +165,9 @@ def _hub_listing(model: str, revision: str | None, timeout: float) -> tuple[str,
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # not JSON, or JSON of another shape
             raise HubAnswerError(f"{malformed} ({type(exc).__name__}); nothing was written.",
                                  "Check HF_ENDPOINT (a proxy or login page answering?), or retry later.") from None
+        except http_client().RemoteProtocolError:  # it answered, then broke off: not a reachability problem
+            raise HubAnswerError(f"{endpoint} broke off its answer for {model} (an incomplete file listing); nothing "
+                                 "was written.", "Retry later; if it persists, check HF_ENDPOINT.") from None
     if info.sha is None:
         raise HubAnswerError(f"{malformed} (no commit); nothing was written.", "Check HF_ENDPOINT, or retry later.")
     commit = check_commit(info.sha, model)

@@ -35,13 +35,13 @@ def _hasher(etag: str, size: int) -> Any:
     return hashlib.sha1(b"blob %d\0" % size)  # git's blob id: the header, then the content
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Network failures worth resuming after, from the HTTP client huggingface_hub uses."""
+def http_client() -> Any:
+    """The HTTP client module huggingface_hub uses (its errors are what its calls raise)."""
     try:
         import httpx2 as httpx  # huggingface_hub 2.x
     except ImportError:
         import httpx  # type: ignore[no-redef]  # huggingface_hub 1.x
-    return (httpx.TransportError,)
+    return httpx
 
 
 def fetch_into(url: str, part: Path, size: int, etag: str, headers: dict[str, str], cancel: threading.Event,
@@ -53,7 +53,7 @@ def fetch_into(url: str, part: Path, size: int, etag: str, headers: dict[str, st
     from huggingface_hub import constants
     from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
 
-    transient = _transport_errors()
+    transient = http_client().TransportError  # network failures worth resuming after
     with open(part, "ab") as out:
         have = out.tell()
         if have > size:  # not this file after all: start over
