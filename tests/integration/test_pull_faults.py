@@ -277,3 +277,16 @@ def test_offline_pull_of_a_model_not_in_the_cache_says_so(cli, hub):
     assert r.code == 3 and one_sentence(r.err), r.err
     assert "Offline mode is on and spark-test/Never-Pulled is not in the HF cache" in r.err
     assert hub.requests == []
+
+
+# --- the plan's Hub call has a total deadline ------------------------------------------------------------------------
+
+def test_pull_of_a_hub_that_never_answers_ends_within_its_deadline(cli, hub, tmp_path):
+    hub.add_repo(REPO, small_model_files())
+    hub.delay(f"^/api/models/{REPO}", 60)  # accepts the connection, then says nothing
+    started = time.monotonic()
+    r = cli("pull", REPO, "--dry-run", env={"SPARK_TUI_HUB_TIMEOUT": "2"}, timeout=60)
+    took = time.monotonic() - started
+    assert r.code == 3 and one_sentence(r.err), r.err
+    assert "did not answer within 2 s" in r.err, r.err
+    assert took < 15, f"took {took:.0f} s"  # 2 s and a process start, where huggingface_hub's retries took longer
