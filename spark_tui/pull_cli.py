@@ -14,6 +14,8 @@ from typing import Any
 from spark_tui.errors import SparkTuiError, UsageError
 from spark_tui.units import human_age, human_bytes
 
+STOP_WAIT_S = 1.5  # how long a stopped pull waits for its transfers to notice
+
 
 def _emit(event: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(event) + "\n")
@@ -104,11 +106,13 @@ def _run_pull(plan: Any, as_json: bool) -> Any:
             worker.join(0.25)
             display.show(progress.snapshot())
     except KeyboardInterrupt:
-        cancel.set()  # the transfers stop at their next chunk
+        cancel.set()  # the transfers stop as the next bytes arrive
         if not as_json:
             sys.stderr.write("\nStopping… (Ctrl-C again quits at once; what arrived is kept either way)\n")
         try:
-            worker.join()
+            # A stalled connection answers nothing until its read timeout: do not wait for it. The thread is a
+            # daemon, and its partial files hold only bytes written in order, so leaving it loses nothing.
+            worker.join(STOP_WAIT_S)
         except KeyboardInterrupt:
             # Partial files only ever grow by whole chunks and never look complete: quitting now loses nothing.
             sys.stderr.write("spark-tui: stopped; pull again to resume.\n")
@@ -217,8 +221,9 @@ def _confirm(question: str, yes: bool) -> bool:
 
 
 def _cache_rm(args: argparse.Namespace) -> int:
-    from spark_tui.downloads.cache_view import delete, delete_partial, partial_bytes, scan, select
+    from spark_tui.downloads.cache_view import check_model_id, delete, delete_partial, partial_bytes, scan, select
 
+    check_model_id(args.model)
     try:
         chosen = select(scan(with_metadata_only=True), args.model, args.revision)
     except UsageError:

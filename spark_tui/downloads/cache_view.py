@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_tui.downloads.plan import PARTIAL_DIR, hub_cache_dir, repo_folder
+from spark_tui.downloads.safe_paths import inside
 from spark_tui.errors import UsageError
 
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pth", ".pt")
@@ -55,11 +56,27 @@ def scan(cache_dir: Path | None = None, with_metadata_only: bool = False) -> lis
     return sorted(found, key=lambda r: (r.model.lower(), -r.last_modified))
 
 
+def check_model_id(model: str) -> None:
+    """A model named on the command line before it becomes a folder name in the cache."""
+    from spark_tui.hub import validate_repo_id
+
+    try:
+        validate_repo_id(model)
+    except UsageError:
+        shown = repr(model) if len(model) <= 80 else repr(model[:77]) + "…"
+        raise UsageError(f"{shown} is not a Hugging Face model id (owner/name), so it names nothing in the cache.",
+                         "List what is cached with: spark-tui cache ls") from None
+
+
+def _partial_dir(model: str, cache_dir: Path | None) -> Path:
+    check_model_id(model)
+    cache = cache_dir or hub_cache_dir()
+    return inside(cache, f"{PARTIAL_DIR}/{repo_folder(model)}")
+
+
 def partial_bytes(model: str | None = None, cache_dir: Path | None = None) -> int:
     """Bytes of stopped pulls waiting to be resumed (one model's, or all)."""
-    root = (cache_dir or hub_cache_dir()) / PARTIAL_DIR
-    if model:
-        root = root / repo_folder(model)
+    root = _partial_dir(model, cache_dir) if model else (cache_dir or hub_cache_dir()) / PARTIAL_DIR
     return sum(p.stat().st_size for p in root.rglob("*.part")) if root.exists() else 0
 
 
@@ -86,6 +103,7 @@ def with_verdicts(revisions: list[CachedRevision], hardware: Any, rules: list) -
 
 
 def select(revisions: list[CachedRevision], model: str, revision: str | None = None) -> list[CachedRevision]:
+    check_model_id(model)
     chosen = [r for r in revisions if r.model == model and (revision is None or r.revision.startswith(revision)
                                                              or revision in r.refs)]
     if not chosen:
@@ -134,7 +152,7 @@ def delete(revisions: list[CachedRevision], cache_dir: Path | None = None, dry_r
 
 def delete_partial(model: str, cache_dir: Path | None = None) -> None:
     """Forget a model's stopped pulls (their partial files)."""
-    shutil.rmtree((cache_dir or hub_cache_dir()) / PARTIAL_DIR / repo_folder(model), ignore_errors=True)
+    shutil.rmtree(_partial_dir(model, cache_dir), ignore_errors=True)
 
 
 def parse_age(text: str) -> float:

@@ -3,14 +3,16 @@ holds, minus what a stopped pull already has), against the free space of the cac
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spark_tui.downloads.safe_paths import check_commit, check_filename, inside, is_safe_relative
 from spark_tui.downloads.select import RepoFile, SkippedFile, select_files
-from spark_tui.errors import SparkTuiError
+from spark_tui.errors import HubAnswerError, HubUnavailableError, SparkTuiError, UsageError
 
 GIB = 1024**3
 PARTIAL_DIR = ".spark-tui-partial"  # inside the HF cache (same filesystem: a finished file is moved, not copied)
@@ -101,37 +103,101 @@ def repo_folder(model: str) -> str:
 
 
 def partial_path(cache_dir: Path, model: str, commit: str, filename: str) -> Path:
-    return cache_dir / PARTIAL_DIR / repo_folder(model) / commit / (filename + ".part")
+    """Where a stopped pull's bytes of `filename` wait (commit and name already checked), resolved inside the cache."""
+    return inside(cache_dir, f"{PARTIAL_DIR}/{repo_folder(model)}/{commit}/{filename}.part")
+
+
+def hub_timeout() -> float:
+    """The total deadline for a Hub call (SPARK_TUI_HUB_TIMEOUT, seconds; 10 by default)."""
+    try:
+        value = float(os.environ.get("SPARK_TUI_HUB_TIMEOUT", "10"))
+    except ValueError:
+        return 10.0
+    return value if value > 0 else 10.0
 
 
 def make_plan(model: str, revision: str | None = None, include: list[str] | None = None,
-              exclude: list[str] | None = None, everything: bool = False, timeout: float = 10.0,
+              exclude: list[str] | None = None, everything: bool = False, timeout: float | None = None,
               free: Callable[[Path], int] = free_space) -> DownloadPlan:
     """The plan for pulling `model` at `revision` into the HF cache. `free` is the free-space check (tests pass a
-    small figure; the CLI uses the real filesystem)."""
-    from huggingface_hub import HfApi, try_to_load_from_cache
+    small figure; the CLI uses the real filesystem). Offline (HF_HUB_OFFLINE), the plan comes from the cache."""
+    from huggingface_hub import try_to_load_from_cache
 
-    from spark_tui.hub import validate_repo_id
-    from spark_tui.hub.fetch import current_endpoint, hub_errors, quiet_hub
+    from spark_tui.hub import is_offline, validate_repo_id
 
     validate_repo_id(model)
-    quiet_hub()
-    with hub_errors(model, revision, timeout, cached=""):
-        info = HfApi(endpoint=current_endpoint()).model_info(model, revision=revision, files_metadata=True,
-                                                            timeout=timeout)
-    commit = info.sha or revision or "main"
-    listing = [RepoFile(s.rfilename, int(s.size or 0)) for s in info.siblings or []]
-    keep, skipped = select_files(listing, include, exclude, everything)
+    if revision is not None and not is_safe_relative(revision):
+        raise UsageError(f"'{revision}' is not a branch, tag or commit name.", "Example: --revision main")
     cache = hub_cache_dir()
+    if is_offline():
+        commit, listing = _cached_listing(model, revision, cache)
+        notes = ["Offline (HF_HUB_OFFLINE): planned from the HF cache; the Hub's listing was not checked."]
+    else:
+        commit, listing = _hub_listing(model, revision, timeout or hub_timeout())
+        notes = []
+    keep, skipped = select_files(listing, include, exclude, everything)
     files = []
     for f in keep:
         cached = isinstance(try_to_load_from_cache(model, f.path, cache_dir=cache, revision=commit), str)
         part = partial_path(cache, model, commit, f.path)
-        partial = part.stat().st_size if not cached and part.exists() else 0
+        partial = part.stat().st_size if not cached and part.is_file() else 0
         files.append(PlannedFile(f.path, f.size, cached, min(partial, f.size)))
     to_fetch = sum(f.size - f.partial_bytes for f in files if not f.cached)
     return DownloadPlan(model=model, revision=revision or "main", commit=commit, cache_dir=str(cache), files=files,
-                        skipped=skipped, free_bytes=free(cache), margin_bytes=safety_margin(to_fetch))
+                        skipped=skipped, free_bytes=free(cache), margin_bytes=safety_margin(to_fetch), notes=notes)
+
+
+def _hub_listing(model: str, revision: str | None, timeout: float) -> tuple[str, list[RepoFile]]:
+    """(commit, files) as the Hub lists them, each name, size and the commit checked before any becomes a path."""
+    from huggingface_hub import HfApi
+
+    from spark_tui.deadline import call_with_deadline
+    from spark_tui.downloads.stream import http_client
+    from spark_tui.hub.fetch import current_endpoint, hub_errors, quiet_hub
+
+    quiet_hub()
+    endpoint = current_endpoint()
+    malformed = f"{endpoint} sent something other than {model}'s file listing"
+    with hub_errors(model, revision, timeout, cached=""):
+        try:  # huggingface_hub's own retries sit inside this one deadline
+            info = call_with_deadline(lambda: HfApi(endpoint=endpoint).model_info(
+                model, revision=revision, files_metadata=True, timeout=timeout), timeout, name="pull plan")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # not JSON, or JSON of another shape
+            raise HubAnswerError(f"{malformed} ({type(exc).__name__}); nothing was written.",
+                                 "Check HF_ENDPOINT (a proxy or login page answering?), or retry later.") from None
+        except http_client().RemoteProtocolError:  # it answered, then broke off: not a reachability problem
+            raise HubAnswerError(f"{endpoint} broke off its answer for {model} (an incomplete file listing); nothing "
+                                 "was written.", "Retry later; if it persists, check HF_ENDPOINT.") from None
+    if info.sha is None:
+        raise HubAnswerError(f"{malformed} (no commit); nothing was written.", "Check HF_ENDPOINT, or retry later.")
+    commit = check_commit(info.sha, model)
+    if not isinstance(info.siblings, list):
+        raise HubAnswerError(f"{malformed} (no list of files); nothing was written.", "Check HF_ENDPOINT.")
+    listing = []
+    for sibling in info.siblings:
+        name = check_filename(getattr(sibling, "rfilename", None), model)
+        size = getattr(sibling, "size", None)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise HubAnswerError(f"{malformed} (the size of {name} is {str(size)[:40]!r}, not a number of bytes); "
+                                 "nothing was written.", "Check HF_ENDPOINT, or retry later.")
+        listing.append(RepoFile(name, size))
+    return commit, listing
+
+
+def _cached_listing(model: str, revision: str | None, cache: Path) -> tuple[str, list[RepoFile]]:
+    """(commit, files) of the revision already in the HF cache; huggingface_hub resolves the branch or tag."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(model, revision=revision, cache_dir=cache, local_files_only=True))
+    except LocalEntryNotFoundError:
+        what = f"{model} at {revision}" if revision else model
+        raise HubUnavailableError(f"Offline mode is on and {what} is not in the HF cache, so there is nothing to "
+                                  "plan from.", "Unset HF_HUB_OFFLINE to fetch it.") from None
+    commit = check_commit(folder.name, model)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())  # follows the links into blobs/
+    return commit, [RepoFile(p.relative_to(folder).as_posix(), p.stat().st_size) for p in files]
 
 
 def page_cache_note(unified: bool, bytes_to_fetch: int) -> str | None:

@@ -2,16 +2,16 @@
 resume.
 
 Files on Xet storage go through `hf_hub_download` (its fast path when hf_xet is installed; Xet's chunk cache is
-what resumes them). Everything else is fetched with huggingface_hub's own `http_get` (retries, Range resume) into a
-partial file of ours, `<cache>/.spark-tui-partial/…/<file>.part`: since huggingface_hub 1.x a stopped download's
-temporary file is deleted, so without this a Ctrl-C on a 40 GB shard would start it over. A finished file is
-checked (when it was resumed) and moved into the cache's documented layout (blobs/<etag>, a relative link in
-snapshots/<commit>/, refs/<branch>): nothing in the cache ever looks complete before it is.
+what resumes them). Everything else streams into a partial file of ours, `<cache>/.spark-tui-partial/…/<file>.part`
+(stream.py): since huggingface_hub 1.x a stopped download's temporary file is deleted, so without this a Ctrl-C on a
+40 GB shard would start it over. A finished file is verified (length and checksum) and moved into the cache's
+documented layout (blobs/<etag>, a relative link in snapshots/<commit>/, refs/<branch>): nothing in the cache ever
+looks complete before it is. The ETag is checked before it names a blob, and every path is resolved inside the
+cache (safe_paths.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from spark_tui.downloads.plan import DownloadPlan, PlannedFile, partial_path, repo_folder
+from spark_tui.downloads.safe_paths import check_etag, inside
+from spark_tui.downloads.stream import DownloadCancelled, fetch_into
 from spark_tui.errors import SparkTuiError
 
+__all__ = ["DownloadCancelled", "ProgressSnapshot", "TransferProgress", "pull"]
+
 MAX_PARALLEL_FILES = 8
-
-
-class DownloadCancelled(SparkTuiError):
-    """The user stopped the pull; what arrived is kept for the next one."""
-
-    exit_code = 130  # as an interrupted command
 
 
 @dataclass(frozen=True)
@@ -139,7 +137,10 @@ def pull(plan: DownloadPlan, progress: TransferProgress, cancel: threading.Event
             progress.set_state(f.path, "cancelled" if isinstance(error, DownloadCancelled) else "failed")
     if failure is not None:
         _raise_in_words(failure, plan, timeout)
-    _write_ref(Path(plan.cache_dir), plan.model, plan.revision, plan.commit)
+    try:
+        _write_ref(Path(plan.cache_dir), plan.model, plan.revision, plan.commit)
+    except OSError as exc:  # a disk that fills at the very end
+        _raise_in_words(exc, plan, timeout)
     return _repo_dir(Path(plan.cache_dir), plan.model) / "snapshots" / plan.commit
 
 
@@ -168,40 +169,29 @@ def _repo_dir(cache: Path, model: str) -> Path:
 def _fetch_one(plan: DownloadPlan, f: PlannedFile, progress: TransferProgress, cancel: threading.Event,
                token: str | None, timeout: float) -> None:
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
-    from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
 
     from spark_tui.hub.fetch import current_endpoint
 
     if cancel.is_set():
         raise DownloadCancelled("Download cancelled.")
-    bar = _progress_class(progress, f.path, cancel)
     url = hf_hub_url(plan.model, f.path, revision=plan.commit, endpoint=current_endpoint())
     meta = get_hf_file_metadata(url, token=token, timeout=timeout)
     if meta.xet_file_data is not None and _xet_installed():
         hf_hub_download(plan.model, f.path, revision=plan.commit, cache_dir=plan.cache_dir, token=token,
-                        endpoint=current_endpoint(), tqdm_class=bar)
+                        endpoint=current_endpoint(), tqdm_class=_progress_class(progress, f.path, cancel))
         progress.set_state(f.path, "done", f.size)
         return
+    if not meta.etag:
+        raise SparkTuiError(f"The Hub gave no ETag for {f.path}, so it cannot be placed in the HF cache.",
+                            "Retry later; if it persists, use `hf download`.")
+    etag = check_etag(meta.etag, f.path)
     cache = Path(plan.cache_dir)
     part = partial_path(cache, plan.model, plan.commit, f.path)
     part.parent.mkdir(parents=True, exist_ok=True)
-    with open(part, "ab") as out:
-        resumed = out.tell()
-        if resumed > f.size:  # not this file after all: start over
-            out.truncate(0)
-            resumed = 0
-        progress.set_state(f.path, "downloading", resumed)
-        http_get(url, out, resume_size=resumed, headers=build_hf_headers(token=token), expected_size=f.size,
-                 displayed_filename=f.path, tqdm_class=bar)
-    etag = meta.etag or ""
-    if not etag:
-        raise SparkTuiError(f"The Hub gave no ETag for {f.path}, so it cannot be placed in the HF cache.",
-                            "Retry later; if it persists, use `hf download`.")
-    if resumed and not _matches(part, etag):
-        part.unlink(missing_ok=True)  # two attempts' bytes do not make the file: never keep it
-        raise SparkTuiError(f"{f.path} did not match its checksum after resuming; its partial data was discarded.",
-                            "Run the same pull again.")
+    progress.set_state(f.path, "downloading", part.stat().st_size if part.exists() else 0)
+    fetch_into(url, part, f.size, etag, build_hf_headers(token=token), cancel,
+               lambda n: progress.add(f.path, n), f.path)
     _place(cache, plan.model, plan.commit, f.path, etag, part)
     progress.set_state(f.path, "done", f.size)
 
@@ -212,31 +202,17 @@ def _xet_installed() -> bool:
     return importlib.util.find_spec("hf_xet") is not None
 
 
-def _matches(path: Path, etag: str) -> bool:
-    """Does the file have the Hub's checksum: sha256 for LFS files, the git blob sha1 for the others?"""
-    if len(etag) == 64:
-        digest = hashlib.sha256()
-    elif len(etag) == 40:
-        digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
-    else:
-        return True  # no checksum we know how to check
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest() == etag
-
-
 def _place(cache: Path, model: str, commit: str, filename: str, etag: str, part: Path) -> None:
-    """Move a finished file into the HF cache: blobs/<etag>, then the snapshot's relative link to it."""
-    repo = _repo_dir(cache, model)
-    blob = repo / "blobs" / etag
+    """Move a verified file into the HF cache: blobs/<etag>, then the snapshot's relative link to it."""
+    repo = repo_folder(model)
+    blob = inside(cache, f"{repo}/blobs/{etag}", follow_last=False)
     blob.parent.mkdir(parents=True, exist_ok=True)
-    if blob.exists():
+    if blob.is_file() and not blob.is_symlink():
         part.unlink()
     else:
         os.chmod(part, 0o644)
         os.replace(part, blob)  # same filesystem: atomic
-    link = repo / "snapshots" / commit / filename
+    link = inside(cache, f"{repo}/snapshots/{commit}/{filename}", follow_last=False)
     link.parent.mkdir(parents=True, exist_ok=True)
     tmp = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
@@ -250,4 +226,4 @@ def _write_ref(cache: Path, model: str, revision: str, commit: str) -> None:
         return
     from spark_tui.files import write_text_atomic
 
-    write_text_atomic(_repo_dir(cache, model) / "refs" / revision, commit)
+    write_text_atomic(inside(cache, f"{repo_folder(model)}/refs/{revision}", follow_last=False), commit)
