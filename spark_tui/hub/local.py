@@ -17,14 +17,22 @@ MAX_DEPTH = 3
 _WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pt", ".pth")
 
 
+# The largest real configs (long quantization ignore-lists) are a few MiB; more is not a config, and reading it
+# whole (a link to /dev/zero, a mislabelled weights file) would only cost memory.
+MAX_CONFIG_BYTES = 32 << 20
+
+
 def read_json_file(path: Path, label: str) -> dict[str, Any] | None:
     try:
-        text = path.read_text()
+        with path.open("rb") as fh:  # bytes: json finds the encoding, and text that is not UTF-8 is a ValueError
+            text = fh.read(MAX_CONFIG_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
         raise ModelDataError(f"{label} cannot be read: {exc.strerror or exc}.",
                              "Check the file's permissions (and that the disk is healthy).") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ModelDataError(f"{label} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config.")
     try:
         data = json.loads(text)
     except ValueError as exc:  # includes text that is not UTF-8

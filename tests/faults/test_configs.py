@@ -79,3 +79,13 @@ def test_hostile_config_from_the_hub(sandbox: Sandbox, proxy: FaultProxy, row: t
     judge(outcome, area="config", command="check MODEL --json", fault=f"Hub config: {what}", bound_s=10.0,
           sentence=False)
     assert outcome.code == 3
+
+
+def test_config_linked_to_dev_zero(sandbox: Sandbox) -> None:
+    folder = sandbox.root / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").symlink_to("/dev/zero")
+    (folder / "model.safetensors").write_bytes(b"\0" * 1024)
+    outcome = sandbox.run("check", str(folder), "--hardware", "gb10")
+    judge(outcome, area="config", command="check ./ckpt", fault="config.json is a link to /dev/zero",
+          contains="not a config")
