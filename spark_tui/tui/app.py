@@ -7,6 +7,7 @@ computes advice (pure and fast) whenever the hardware, the engine or a model's o
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from textual import work
@@ -15,7 +16,7 @@ from textual.binding import Binding
 from textual.timer import Timer
 
 from spark_tui.advisor import PlanOptions, advise
-from spark_tui.errors import HubUnavailableError, SparkTuiError
+from spark_tui.errors import EXIT_INTERNAL, HubUnavailableError, SparkTuiError
 from spark_tui.hardware import DEFAULT_PLANNING_PROFILE, from_profile
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.services import Services
@@ -63,6 +64,20 @@ class SparkTuiApp(App[int]):
         for entry in services.catalog:
             self.rows[entry.id] = ModelRow(entry.id, "catalog", use_case=entry.use_case)
         self.rule_problems = list(services.rules.problems)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's hook for an exception nothing handled (Textual is pinned exactly, see pyproject.toml). In a
+        terminal it ends like the CLI's last resort: the traceback goes to a saved report, the user gets one
+        sentence and exit status 4. Under Pilot (tests) Textual's own handling re-raises it for the test to see."""
+        if self.is_headless:
+            super()._handle_exception(error)
+            return
+        from spark_tui.crash import save_report
+
+        report = save_report(error, sys.argv)
+        where = f" A report was saved to {report}." if report else ""
+        self.exit(return_code=EXIT_INTERNAL, message=f"spark-tui: internal error ({type(error).__name__}); this "
+                  f"is a bug in spark-tui.{where}\n  Please report it with that file.")
 
     def on_mount(self) -> None:
         from spark_tui.tui.screens.main import MainScreen

@@ -57,3 +57,49 @@ def test_find_read_change_copy_quit(hub, size):
 def test_app_needs_a_terminal(cli):
     r = cli()  # no command, stdout is a pipe
     assert r.code == 3 and "needs a terminal" in r.err and "Traceback" not in r.err
+
+
+BROKEN_APP = '''
+import sys
+from pathlib import Path
+
+import spark_tui.tui.app as app_module
+from spark_tui.services import default_services
+from spark_tui.tui.app import SparkTuiApp
+from textual.binding import Binding
+
+
+class Broken(SparkTuiApp):
+    CSS_PATH = str(Path(app_module.__file__).parent / "app.tcss")
+    BINDINGS = [*SparkTuiApp.BINDINGS, Binding("x", "explode", "Explode")]
+
+    def action_explode(self) -> None:
+        raise ZeroDivisionError("planted bug, token hf_abcdefghijklmnop")
+
+
+app = Broken(default_services(None), hardware="gb10", refresh_from_hub=False, poll_servers=False)
+app.run()
+sys.exit(app.return_code or 0)
+'''
+
+
+def test_a_bug_in_the_app_ends_in_one_sentence_and_a_report(hub, tmp_path):
+    """The app's last resort, in a real terminal: a planted bug behind a key ends the app with one sentence, the
+    report's path and exit status 4; the traceback is in the report, not on the screen."""
+    script = tmp_path / "broken_app.py"
+    script.write_text(BROKEN_APP)
+    env = {k: os.environ[k] for k in ("HF_ENDPOINT", "HF_HOME", "SPARK_TUI_CACHE_DIR", "SPARK_TUI_CONFIG_DIR")}
+    env.update(TERM="xterm-256color", SPARK_TUI_STATE_DIR=str(tmp_path / "state"), HF_HUB_OFFLINE="1")
+    session = TmuxSession(f"spark-tui-crash-{os.getpid()}", [sys.executable, str(script)], env, 100, 30)
+    try:
+        session.wait_for("Planning for gb10")
+        session.keys("x")
+        screen = session.wait_for("EXIT=4")
+        assert "internal error (ZeroDivisionError); this is a bug in spark-tui" in " ".join(screen.split())
+        assert "Traceback" not in screen
+        reports = list((tmp_path / "state" / "crash-reports").glob("crash-*.txt"))
+        assert len(reports) == 1
+        text = reports[0].read_text()
+        assert "ZeroDivisionError: planted bug" in text and "hf_abcdefghijklmnop" not in text
+    finally:
+        session.close()
