@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_check_cli import PINNED, one_sentence_error
-from tests.support.hostile_hub import closed_port
+from tests.support.fault_proxy import closed_port
 
 OLDEST = "1.0.0"
 

@@ -17,7 +17,7 @@ from spark_tui.errors import HubUnavailableError, ModelDataError, SparkTuiError,
 from spark_tui.hub import load_model_facts
 from spark_tui.hub.cache import MetadataCache
 from tests.integration.test_check_cli import PINNED, one_sentence_error
-from tests.support.hostile_hub import RewritingProxy, SilentHub, closed_port
+from tests.support.fault_proxy import FaultProxy, closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "RedHatAI/Qwen3-8B-NVFP4"
@@ -28,15 +28,17 @@ def cached_commit(endpoint: str, repo: str) -> str | None:
 
 
 @pytest.fixture
-def silent():
-    server = SilentHub()
+def silent(hub):
+    """A Hub that accepts every connection, reads the request and never answers."""
+    server = FaultProxy(hub.url).start()
+    server.inject(".*", "hang")
     yield server
-    server.close()
+    server.stop()
 
 
 @pytest.fixture
 def proxy(hub):
-    server = RewritingProxy(hub.url)
+    server = FaultProxy(hub.url).start()
     yield server
     server.stop()
 
@@ -77,7 +79,7 @@ def test_ctrl_c_stops_a_check_waiting_on_a_silent_hub(hub, silent):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(300):  # until the check is waiting on the Hub
-            if silent.connections:
+            if silent.requests:
                 break
             time.sleep(0.05)
         time.sleep(0.3)
@@ -139,11 +141,11 @@ def _sizes_as_strings(hub) -> bytes:
 ], ids=["truncated", "html", "list", "sizes-as-strings", "short-content-length"])
 def test_a_wrong_shaped_model_api_answer_is_one_sentence_and_not_cached(cli, hub, proxy, body, content_type, length):
     body = _sizes_as_strings(hub) if body == "sizes" else body
-    proxy.answer(INFO, body, content_type, content_length=length)
+    proxy.inject(INFO, "body", body=body, content_type=content_type, declared_length=length)
     err = one_sentence_error(cli("check", MODEL, env={"HF_ENDPOINT": proxy.url}))
     assert proxy.url in err
     assert cached_commit(proxy.url, MODEL) is None
-    proxy.rewrites.clear()
+    proxy.clear()
     ok = cli("check", MODEL, "--hardware", "gb10", "--json", *PINNED, env={"HF_ENDPOINT": proxy.url})
     assert ok.code == 0 and json.loads(ok.out)["model"]["weights_bytes"] > 0, ok.err
 
@@ -230,6 +232,6 @@ def test_an_empty_id_is_refused_in_process_too():
 @pytest.mark.parametrize("body", [b"[" * 100_000, b'{"id": "RedHatAI/Qwen3-8B-NVFP4", "siblings": []}'],
                          ids=["nested-brackets", "no-commit"])
 def test_a_model_api_answer_nested_too_deep_or_without_a_commit(cli, hub, proxy, body):
-    proxy.answer(INFO, body)
+    proxy.inject(INFO, "body", body=body)
     one_sentence_error(cli("check", MODEL, env={"HF_ENDPOINT": proxy.url}))
     assert cached_commit(proxy.url, MODEL) is None

@@ -28,11 +28,12 @@ KINDS = ("status", "hang", "trickle", "truncate", "oversize", "body", "reset", "
 class ProxyFault:
     pattern: re.Pattern[str]
     kind: str
-    status: int = 500
+    status: int | None = None  # "status": 500 unless given; "body": 200 unless given
     error_code: str | None = None
     retry_after: str | None = None
     body: bytes | None = None
     content_type: str = "application/json"
+    declared_length: int | None = None  # body: promise this Content-Length, send the body, drop the connection
     seconds: float = 600.0  # hang: how long to hold the connection (the test ends long before)
     rate_bps: float = 64.0  # trickle
     keep_bytes: int = 20  # truncate: bytes of the real body sent before the connection closes
@@ -130,27 +131,29 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         conn.close()
         return response.status, response.getheaders(), body
 
-    def _forward(self, body_override: bytes | None = None) -> None:
-        status, headers, body = self._upstream()
-        if body_override is not None:
-            body = body_override
+    def _send_head(self, status: int, headers: list[tuple[str, str]], length: int | str) -> None:
+        """The upstream's status and headers, with our own Content-Length (a HEAD answer keeps the upstream's)."""
         self.send_response(status)
         for key, value in headers:
             if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
                 self.send_header(key, value)
         if self.command == "HEAD":
             length = next((v for k, v in headers if k.lower() == "content-length"), "0")
-            self.send_header("Content-Length", length)
-        else:
-            self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.end_headers()
+
+    def _forward(self, body_override: bytes | None = None) -> None:
+        status, headers, body = self._upstream()
+        if body_override is not None:
+            body = body_override
+        self._send_head(status, headers, len(body))
         if self.command != "HEAD":
             self.wfile.write(body)
 
     # --- the faults ---
     def _fault_status(self, fault: ProxyFault) -> None:
         body = b'{"error": "injected"}'
-        self.send_response(fault.status)
+        self.send_response(fault.status or 500)
         self.send_header("Content-Type", "application/json")
         if fault.error_code:
             self.send_header("X-Error-Code", fault.error_code)
@@ -169,12 +172,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _fault_trickle(self, fault: ProxyFault) -> None:
         status, headers, body = self._upstream()
-        self.send_response(status)
-        for key, value in headers:
-            if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        self._send_head(status, headers, len(body))
         if self.command == "HEAD":
             return
         release = self.owner._release
@@ -191,12 +189,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _fault_truncate(self, fault: ProxyFault) -> None:
         # Promise the whole body, send the first bytes, close: a short Content-Length read.
         status, headers, body = self._upstream()
-        self.send_response(status)
-        for key, value in headers:
-            if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        self._send_head(status, headers, len(body))
         if self.command != "HEAD":
             self.wfile.write(body[:fault.keep_bytes])
             self.wfile.flush()
@@ -222,12 +215,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _fault_body(self, fault: ProxyFault) -> None:
         body = fault.body or b""
-        self.send_response(fault.status if fault.status != 500 else 200)
+        self.send_response(fault.status or 200)
         self.send_header("Content-Type", fault.content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(fault.declared_length or len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+        if fault.declared_length:  # promised more than it sends: drop the connection mid-answer
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
 
     def _fault_mangle(self, fault: ProxyFault) -> None:
         if self.command == "HEAD":
@@ -247,6 +244,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.send_header("Location", self.path)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_listening(url: str, seconds: float = 5.0) -> None:
