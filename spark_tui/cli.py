@@ -341,5 +341,6 @@ def main(argv: list[str] | None = None) -> int:
         report = save_report(exc, sys.argv if argv is None else ["spark-tui", *argv])
         where = f" A report was saved to {report}." if report else ""
         sys.stderr.write(f"spark-tui: internal error ({type(exc).__name__}); this is a bug in spark-tui.{where}\n")
-        sys.stderr.write("  Please report it with that file: the command you ran and what it printed.\n")
+        sys.stderr.write(f"  Please report it{' with that file' if report else ''}: the command you ran and what "
+                         "it printed.\n")
         return EXIT_INTERNAL

@@ -35,8 +35,16 @@ def write_text_atomic(path: Path, text: str) -> None:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing): one spark-tui process at a time in the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a")  # noqa: SIM115 (closed below, after the lock is released)
+    except OSError as exc:  # the folder is a file, read-only, or its disk is full: one sentence, not a traceback
+        from spark_tui.errors import StateWriteError
+
+        why = "it is not a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror or exc
+        raise StateWriteError(f"Cannot use {path.parent}: {why}.",
+                              "Free space there, fix its permissions, or set SPARK_TUI_STATE_DIR elsewhere.") from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

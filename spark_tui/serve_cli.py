@@ -39,11 +39,12 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
     from spark_tui.settings import load_serve_settings
 
     runtime = None
+    settings = load_serve_settings()  # a damaged settings file is said even for a dry run
     if args.dry_run:  # show the command for whatever runtime there is; none is fine (the plain plan)
         with contextlib.suppress(UsageError):
-            runtime = resolve_runtime(load_serve_settings(), args.runtime, args.vllm, args.image)
+            runtime = resolve_runtime(settings, args.runtime, args.vllm, args.image)
     else:
-        runtime = resolve_runtime(load_serve_settings(), args.runtime, args.vllm, args.image)
+        runtime = resolve_runtime(settings, args.runtime, args.vllm, args.image)
         if not runtime.image_present:
             sys.stderr.write(f"spark-tui: docker does not have {runtime.image} yet; it pulls it first (many GB).\n")
         if args.engine_version is None:

@@ -3,7 +3,6 @@ holds, minus what a stopped pull already has), against the free space of the cac
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 from spark_tui.downloads.safe_paths import check_commit, check_filename, inside, is_safe_relative
 from spark_tui.downloads.select import RepoFile, SkippedFile, select_files
 from spark_tui.errors import HubAnswerError, HubUnavailableError, SparkTuiError, UsageError
+from spark_tui.hub import hub_timeout
 
 GIB = 1024**3
 PARTIAL_DIR = ".spark-tui-partial"  # inside the HF cache (same filesystem: a finished file is moved, not copied)
@@ -105,15 +105,6 @@ def repo_folder(model: str) -> str:
 def partial_path(cache_dir: Path, model: str, commit: str, filename: str) -> Path:
     """Where a stopped pull's bytes of `filename` wait (commit and name already checked), resolved inside the cache."""
     return inside(cache_dir, f"{PARTIAL_DIR}/{repo_folder(model)}/{commit}/{filename}.part")
-
-
-def hub_timeout() -> float:
-    """The total deadline for a Hub call (SPARK_TUI_HUB_TIMEOUT, seconds; 10 by default)."""
-    try:
-        value = float(os.environ.get("SPARK_TUI_HUB_TIMEOUT", "10"))
-    except ValueError:
-        return 10.0
-    return value if value > 0 else 10.0
 
 
 def make_plan(model: str, revision: str | None = None, include: list[str] | None = None,

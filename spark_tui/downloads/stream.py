@@ -17,6 +17,9 @@ from typing import Any
 from spark_tui.errors import SparkTuiError
 
 MAX_ATTEMPTS_WITHOUT_DATA = 5  # as huggingface_hub's own downloader
+# An attempt that ends short counts as a failure unless it brought at least this much: a link that drops now and
+# then still finishes a 60 GB file, but a server that sends a few bytes and hangs up every time is given up on.
+MIN_PROGRESS_PER_ATTEMPT = 1 << 20
 
 
 class DownloadCancelled(SparkTuiError):
@@ -45,12 +48,12 @@ def http_client() -> Any:
 
 
 def fetch_into(url: str, part: Path, size: int, etag: str, headers: dict[str, str], cancel: threading.Event,
-               counted: Callable[[int], None], name: str) -> None:
+               counted: Callable[[int], None], name: str, timeout: float) -> None:
     """Append the rest of `url` to `part` (resuming from its length) until it holds `size` bytes whose checksum is
     `etag`. `counted(n)` hears every n bytes written (negative when a server ignores the resume and the file
     starts over). Raises DownloadCancelled with everything that arrived written; ChecksumMismatch with the part
-    deleted; the last network error after repeated attempts that brought nothing."""
-    from huggingface_hub import constants
+    deleted; the last network error after repeated attempts that brought (next to) nothing. `timeout`: the longest
+    wait for the server to answer or send the next bytes."""
     from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
 
     transient = http_client().TransportError  # network failures worth resuming after
@@ -69,9 +72,10 @@ def fetch_into(url: str, part: Path, size: int, etag: str, headers: dict[str, st
             if cancel.is_set():
                 raise DownloadCancelled("Download cancelled.")
             ranged = {**headers, "Range": f"bytes={have}-"} if have else dict(headers)
+            started_at = have
             try:
                 with http_stream_backoff(method="GET", url=url, headers=ranged, retry_on_exceptions=(),
-                                         timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT,
+                                         timeout=timeout,
                                          retry_on_status_codes=(408, 429)) as response:
                     hf_raise_for_status(response)
                     if have and response.status_code == 200:  # the server ignored the Range: start over
@@ -83,21 +87,20 @@ def fetch_into(url: str, part: Path, size: int, etag: str, headers: dict[str, st
                         digest.update(chunk)
                         have += len(chunk)
                         counted(len(chunk))
-                        failures = 0
                         if cancel.is_set():
                             out.flush()
                             raise DownloadCancelled("Download cancelled.")
                         if have > size:
                             break
             except transient:
-                failures += 1
+                failures = 0 if have - started_at >= MIN_PROGRESS_PER_ATTEMPT else failures + 1
                 if failures >= MAX_ATTEMPTS_WITHOUT_DATA:
                     raise
                 if cancel.wait(1.0):
                     raise DownloadCancelled("Download cancelled.") from None
                 continue
             if have < size:  # a body shorter than the file: resume it, but not for ever
-                failures += 1
+                failures = 0 if have - started_at >= MIN_PROGRESS_PER_ATTEMPT else failures + 1
                 if failures >= MAX_ATTEMPTS_WITHOUT_DATA:
                     break
     if have != size or digest.hexdigest() != etag:

@@ -116,12 +116,15 @@ def _progress_class(progress: TransferProgress, path: str, cancel: threading.Eve
 
 
 def pull(plan: DownloadPlan, progress: TransferProgress, cancel: threading.Event | None = None,
-         workers: int = MAX_PARALLEL_FILES, token: str | None = None, timeout: float = 10.0) -> Path:
+         workers: int = MAX_PARALLEL_FILES, token: str | None = None, timeout: float | None = None) -> Path:
     """Fetch every file of the plan that is not cached; returns the snapshot folder. Raises DownloadCancelled
-    when cancelled (partial data kept), or the first failure (as a SparkTuiError)."""
+    when cancelled (partial data kept), or the first failure (as a SparkTuiError). `timeout`: the longest wait for
+    a server to answer or send more (SPARK_TUI_HUB_TIMEOUT by default)."""
+    from spark_tui.hub import hub_timeout
     from spark_tui.hub.fetch import quiet_hub
 
     quiet_hub()
+    timeout = timeout or hub_timeout()
     cancel = cancel or threading.Event()
     todo = [f for f in plan.files if not f.cached]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
@@ -191,7 +194,7 @@ def _fetch_one(plan: DownloadPlan, f: PlannedFile, progress: TransferProgress, c
     part.parent.mkdir(parents=True, exist_ok=True)
     progress.set_state(f.path, "downloading", part.stat().st_size if part.exists() else 0)
     fetch_into(url, part, f.size, etag, build_hf_headers(token=token), cancel,
-               lambda n: progress.add(f.path, n), f.path)
+               lambda n: progress.add(f.path, n), f.path, timeout)
     _place(cache, plan.model, plan.commit, f.path, etag, part)
     progress.set_state(f.path, "done", f.size)
 

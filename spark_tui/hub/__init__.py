@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -95,7 +96,10 @@ def load_model_facts(model: str, revision: str | None = None, *, offline: bool =
 
     commit, raw = fetch(model, revision, timeout=hub_timeout())
     facts = _facts(model, commit, raw)
-    cache.store(model, wanted, commit, raw)  # only what could be used: a bad answer is never cached
+    # Only what could be used is stored (a bad answer never is); a full or read-only cache disk costs the next
+    # check its speed, not this answer.
+    with contextlib.suppress(OSError):
+        cache.store(model, wanted, commit, raw)
     return facts
 
 

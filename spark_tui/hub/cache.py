@@ -53,8 +53,13 @@ class MetadataCache:
         return entry.get("commit")
 
     def load(self, repo_id: str, commit: str) -> dict[str, Any] | None:
+        """What was stored for `commit`; None (fetch again) when missing or not of the shape `store` writes."""
         data = self._read(self._repo_dir(repo_id) / f"{_safe(commit)}.json")
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("api"), dict):
+            return None
+        if any(data.get(key) is not None and not isinstance(data[key], dict) for key in ("config", "hf_quant_config")):
+            return None
+        return data
 
     def store(self, repo_id: str, revision: str, commit: str, raw: dict[str, Any]) -> None:
         folder = self._repo_dir(repo_id)
