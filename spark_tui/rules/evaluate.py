@@ -89,6 +89,18 @@ def _version_matches(spec_text: str, version: Version) -> bool:
     return True
 
 
+def launch_suggestion(rule: Rule, engine_version: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+    """(env, flags) the rule adds for this engine version: its first [[rule.launch]] entry that holds, else the
+    plain launch_env/launch_flags. An unknown version takes no versioned entry (nothing a release may ignore)."""
+    for suggestion in rule.launch:
+        if suggestion.engine_version is None or (
+                engine_version is not None and _matches("version", suggestion.engine_version, engine_version)):
+            return dict(suggestion.env), suggestion.flags
+    if rule.launch:
+        return {}, ()
+    return dict(rule.launch_env), rule.launch_flags
+
+
 def rule_applies(rule: Rule, facts: dict[str, Any]) -> bool:
     if not rule.when:  # a log-only rule explains engine logs; it never fires on facts
         return False
@@ -125,10 +137,11 @@ def evaluate(rules: Iterable[Rule], facts: dict[str, Any], context: dict[str, An
             references=r.references,
             status=r.status,
             fixed_in=r.fixed_in,
-            launch_env=dict(r.launch_env),
-            launch_flags=r.launch_flags,
+            launch_env=env,
+            launch_flags=flags,
         )
         for r in rules
         if rule_applies(r, facts)
+        for env, flags in [launch_suggestion(r, facts.get("engine_version"))]
     ]
     return sorted(fired, key=lambda f: order[f.severity])

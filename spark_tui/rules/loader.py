@@ -18,13 +18,24 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from spark_tui.rules import knobs
 from spark_tui.rules.facts import FACT_KINDS
-from spark_tui.rules.model import SEVERITIES, STATUSES, CatalogEntry, LoadResult, Reference, Rule
+from spark_tui.rules.model import (
+    SEVERITIES,
+    STATUSES,
+    Case,
+    CatalogEntry,
+    LaunchSuggestion,
+    LoadResult,
+    Reference,
+    Rule,
+)
 
 _RULE_KEYS = {
     "id": str, "title": str, "severity": str, "detail": str, "fix": str, "when": dict, "unless": dict,
     "status": str, "fixed_in": str, "references": list, "log_patterns": list, "launch_env": dict,
-    "launch_flags": list,
+    "launch_flags": list, "launch": list, "cases": list,
 }
+_CASE_KEYS = {"fires": bool, "name": str, "facts": dict}
+_LAUNCH_KEYS = {"engine_version": str, "env": dict, "flags": list}
 _REQUIRED = ("id", "title", "severity", "detail", "fix", "when", "references")
 _REF_KEYS = {"url": str, "label": str, "number": int, "state": str}
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
@@ -77,6 +88,13 @@ class _KeyLines:
 
     def rule_line(self, index: int) -> int:
         return self.starts[index] if index < len(self.starts) else 1
+
+    def table_lines(self, index: int, table: str) -> list[int]:
+        """Lines of each `[[rule.<table>]]` header inside rule `index`, in order."""
+        start = self.rule_line(index)
+        end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.lines) + 1
+        pattern = re.compile(rf"^\s*\[\[\s*rule\.{re.escape(table)}\s*\]\]")
+        return [n for n in range(start, end) if pattern.match(self.lines[n - 1])]
 
     def key_line(self, index: int, key: str) -> int:
         start = self.rule_line(index)
@@ -165,6 +183,43 @@ def _launch_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+def _launch_suggestions(data: dict[str, Any], problem: Any) -> tuple[LaunchSuggestion, ...]:
+    """[[rule.launch]]: settings per engine version, each checked like launch_env/launch_flags."""
+    found: list[LaunchSuggestion] = []
+    for entry in data.get("launch", []):
+        if not isinstance(entry, dict) or any(k not in _LAUNCH_KEYS or not isinstance(v, _LAUNCH_KEYS[k])
+                                              for k, v in entry.items()):
+            problem("launch", "each [[rule.launch]] takes engine_version (a version specifier), env (a table) and "
+                              "flags (a list of strings)")
+            continue
+        spec = entry.get("engine_version")
+        if spec is not None and _check_condition("engine_version", spec):
+            problem("launch", f"engine_version {spec!r} is not a version specifier (e.g. \"<0.24\")")
+            continue
+        as_plain = {"when": data["when"], "launch_env": entry.get("env", {}), "launch_flags": entry.get("flags", [])}
+        for key, message in _launch_problems(as_plain):
+            problem("launch", f"{key.replace('launch_', '')}: {message}")
+        found.append(LaunchSuggestion(spec, dict(entry.get("env", {})), tuple(entry.get("flags", []))))
+    return tuple(found)
+
+
+def _cases(data: dict[str, Any], header_lines: list[int], problem: Any) -> tuple[Case, ...]:
+    """[[rule.cases]]: the rule's own examples (facts, and whether it must fire), run by lint and the tests."""
+    found: list[Case] = []
+    for number, entry in enumerate(data.get("cases", [])):
+        line = header_lines[number] if number < len(header_lines) else 0
+        if not isinstance(entry, dict) or not isinstance(entry.get("fires"), bool) or \
+                not isinstance(entry.get("facts"), dict) or any(k not in _CASE_KEYS for k in entry):
+            problem("cases", "each [[rule.cases]] needs fires (true/false) and a facts table (and may have a name)")
+            continue
+        unknown = [k for k in entry["facts"] if k not in FACT_KINDS]
+        if unknown:
+            problem("cases", f"case facts name no fact: {', '.join(map(repr, unknown))}")
+            continue
+        found.append(Case(entry["fires"], dict(entry["facts"]), str(entry.get("name", "")), line))
+    return tuple(found)
+
+
 def _build_rule(data: Any, where: str, lines: _KeyLines, index: int, name: str) -> tuple[Rule | None, list[str]]:
     problems: list[str] = []
 
@@ -217,6 +272,8 @@ def _build_rule(data: Any, where: str, lines: _KeyLines, index: int, name: str) 
             problem("log_patterns", f"bad regular expression {pattern!r}: {exc}")
     for key, message in _launch_problems(data):  # refused whole: its fix may rely on the settings it lost
         problem(key, message)
+    launch = _launch_suggestions(data, problem)
+    cases = _cases(data, lines.table_lines(index, "cases"), problem)
     if problems:
         return None, problems
     return (
@@ -234,6 +291,8 @@ def _build_rule(data: Any, where: str, lines: _KeyLines, index: int, name: str) 
             log_patterns=tuple(data.get("log_patterns", [])),
             launch_env=dict(data.get("launch_env", {})),
             launch_flags=tuple(data.get("launch_flags", [])),
+            launch=launch,
+            cases=cases,
             source=f"{name}:{lines.rule_line(index)}",
         ),
         [],

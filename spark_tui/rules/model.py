@@ -26,6 +26,25 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Case:
+    """An example a rule carries in its own TOML: the facts it is judged on, and whether it must fire."""
+
+    fires: bool
+    facts: dict[str, Any]
+    name: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class LaunchSuggestion:
+    """What a rule adds to a launch for the engine versions `engine_version` covers (all when None)."""
+
+    engine_version: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     title: str
@@ -40,6 +59,10 @@ class Rule:
     log_patterns: tuple[str, ...] = ()
     launch_env: dict[str, str] = field(default_factory=dict)
     launch_flags: tuple[str, ...] = ()
+    # Version-dependent suggestions ([[rule.launch]]): the first whose engine_version holds replaces
+    # launch_env/launch_flags (e.g. an env var up to the release that dropped it, a flag from the one that added it).
+    launch: tuple[LaunchSuggestion, ...] = ()
+    cases: tuple[Case, ...] = ()
     source: str = ""  # file:line the rule came from
 
     @property
