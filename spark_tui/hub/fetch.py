@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+from spark_tui.deadline import DeadlineExceeded
 from spark_tui.errors import (
     GatedModelError,
     HubAccessError,
@@ -278,9 +279,16 @@ def _translate(exc: Exception, repo_id: str, revision: str | None, timeout: floa
     if isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
         return HubUnavailableError(f"Offline mode is on and {repo_id} is not cached.",
                                    "Unset HF_HUB_OFFLINE, or run once online first.")
-    if isinstance(exc, (http.TimeoutException, TimeoutError)):  # TimeoutError: our own total deadline
+    if isinstance(exc, DeadlineExceeded):  # our total deadline: silence, or huggingface_hub retrying 5xx answers
+        return HubUnavailableError(f"{endpoint} gave no usable answer within {timeout:g} s{cached}.",
+                                   "It may be down, overloaded or unreachable: check the network (or HF_ENDPOINT) "
+                                   "and retry.")
+    if isinstance(exc, (http.TimeoutException, TimeoutError)):
         return HubUnavailableError(f"{endpoint} did not answer within {timeout:g} s{cached}.",
                                    "Check the network (or HF_ENDPOINT) and retry.")
+    if isinstance(exc, http.TooManyRedirects):
+        return HubAnswerError(f"{endpoint} redirected in a loop for {repo_id}{cached}.",
+                              "Check HF_ENDPOINT (and any proxy in between).")
     if isinstance(exc, http.RemoteProtocolError):
         return HubAnswerError(f"{endpoint} broke off its answer for {repo_id}{cached}.",
                               "Retry; if it persists, check the network (or HF_ENDPOINT).")

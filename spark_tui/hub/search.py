@@ -35,7 +35,7 @@ def search_models(query: str, limit: int = 30, timeout: float | None = None) -> 
     try:
         return call_with_deadline(lambda: _search(query, limit), seconds, name="spark-tui-search")
     except DeadlineExceeded:
-        raise HubUnavailableError(f"Search failed: {current_endpoint()} did not answer within {seconds:g} s.",
+        raise HubUnavailableError(f"Search failed: {current_endpoint()} gave no usable answer within {seconds:g} s.",
                                   "Check the network (or HF_ENDPOINT).") from None
     except Exception as exc:  # any transport or HTTP failure: one sentence for the row/notification
         raise HubUnavailableError(f"Search failed: cannot reach {current_endpoint()} ({type(exc).__name__}).",

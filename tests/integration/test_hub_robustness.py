@@ -70,7 +70,7 @@ def test_a_hub_that_never_answers_gives_up_within_the_deadline(cli, silent):
     start = time.monotonic()
     r = cli("check", MODEL, env={"HF_ENDPOINT": silent.url, "SPARK_TUI_HUB_TIMEOUT": "2"}, timeout=40)
     assert time.monotonic() - start < 15  # it used to run for minutes (huggingface_hub's retries, 60 s each)
-    assert "did not answer within 2 s" in one_sentence_error(r)
+    assert "gave no usable answer within 2 s" in one_sentence_error(r)
 
 
 def test_ctrl_c_stops_a_check_waiting_on_a_silent_hub(hub, silent):
@@ -117,7 +117,7 @@ def test_search_has_a_deadline(hub):
 
     hub.delay(r"^/api/models$", 30, times=None)
     start = time.monotonic()
-    with pytest.raises(HubUnavailableError, match="did not answer within 1 s"):
+    with pytest.raises(HubUnavailableError, match="gave no usable answer within 1 s"):
         search_models("qwen", timeout=1)
     assert time.monotonic() - start < 5
 
