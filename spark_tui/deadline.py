@@ -3,13 +3,15 @@ themselves, and a server that accepts a connection and never answers can hold on
 
 The call runs in a daemon thread; the caller waits at most `seconds`. A call still stuck then is abandoned: a daemon
 thread never keeps the process alive, so the CLI can exit and the app can quit at once. The caller's wait is an
-Event wait, which Ctrl-C interrupts immediately.
+condition wait, which Ctrl-C interrupts immediately.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -19,21 +21,23 @@ class DeadlineExceeded(TimeoutError):
     """The call did not finish within its deadline (it may still be running, abandoned, in its thread)."""
 
 
-def call_with_deadline(fn: Callable[[], T], seconds: float, name: str = "spark-tui-deadline") -> T:
-    done = threading.Event()
-    outcome: dict[str, object] = {}
+def start_daemon(fn: Callable[[], T], name: str = "spark-tui-deadline") -> Future[T]:
+    """Run fn now in a daemon thread; its result or exception arrives in the future. Not a ThreadPoolExecutor:
+    its threads are joined at exit, so a call stuck in huggingface_hub's retries would keep the process alive."""
+    future: Future[T] = Future()
 
     def run() -> None:
         try:
-            outcome["value"] = fn()
-        except BaseException as exc:  # handed to the waiting caller, who re-raises it
-            outcome["error"] = exc
-        finally:
-            done.set()
+            future.set_result(fn())
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
 
     threading.Thread(target=run, name=name, daemon=True).start()
-    if not done.wait(seconds):
-        raise DeadlineExceeded(f"no answer within {seconds:g} s")
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
+    return future
+
+
+def call_with_deadline(fn: Callable[[], T], seconds: float, name: str = "spark-tui-deadline") -> T:
+    try:
+        return start_daemon(fn, name).result(seconds)  # a Condition wait: Ctrl-C interrupts it at once
+    except FuturesTimeout:
+        raise DeadlineExceeded(f"no answer within {seconds:g} s") from None

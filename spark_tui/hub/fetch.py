@@ -14,16 +14,14 @@ import importlib
 import json
 import os
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-from spark_tui.deadline import DeadlineExceeded
+from spark_tui.deadline import DeadlineExceeded, start_daemon
 from spark_tui.errors import (
     GatedModelError,
     HubAccessError,
@@ -50,21 +48,6 @@ def hub_http() -> ModuleType:
     from packaging.version import Version
 
     return importlib.import_module("httpx" if Version(__version__).major < 2 else "httpx2")
-
-
-def _in_daemon_thread(fn: Callable[[], T]) -> Future[T]:
-    """Start fn now in a daemon thread. Not a ThreadPoolExecutor: its threads are joined at exit, so a call stuck
-    in huggingface_hub's retries would keep the process alive after the deadline gave up on it."""
-    future: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn())
-        except BaseException as exc:  # handed to whoever waits on the future
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="spark-tui-hub", daemon=True).start()
-    return future
 
 
 def _malformed(repo_id: str, what: str) -> HubAnswerError:
@@ -194,7 +177,7 @@ def fetch(repo_id: str, revision: str | None, timeout: float = 10.0) -> tuple[st
 
 
 def _fetch(repo_id: str, revision: str | None, timeout: float) -> tuple[str, dict[str, Any]]:
-    files = [_in_daemon_thread(lambda name=name: _download_json(repo_id, name, revision, timeout))  # type: ignore[misc]
+    files = [start_daemon(lambda name=name: _download_json(repo_id, name, revision, timeout))  # type: ignore[misc]
              for name in CONFIG_FILES]
     # The API call is made here, not in a thread: it never retries, so its error (refused, 404, gated, 5xx) comes
     # first and at once, while the files may still sit in huggingface_hub's backoff (abandoned: daemon threads).
