@@ -2,8 +2,8 @@
 themselves, and a server that accepts a connection and never answers can hold one for minutes).
 
 The call runs in a daemon thread; the caller waits at most `seconds`. A call still stuck then is abandoned: a daemon
-thread never keeps the process alive, so the CLI can exit and the app can quit at once. The caller's wait is an
-condition wait, which Ctrl-C interrupts immediately.
+thread never keeps the process alive, so the CLI can exit and the app can quit at once. The caller waits on a
+condition, which Ctrl-C interrupts immediately.
 """
 
 from __future__ import annotations
