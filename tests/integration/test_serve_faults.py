@@ -21,6 +21,7 @@ from spark_tui.engines import processes, validate
 from spark_tui.engines import supervisor as supervisor_module
 from spark_tui.engines.supervisor import Supervisor
 from spark_tui.errors import SparkTuiError
+from tests.integration.test_serve import free_port, ps, wait_state
 from tests.support.stand_ins import stand_in
 
 MODEL = "RedHatAI/Qwen3-8B-NVFP4"
@@ -42,12 +43,6 @@ def engine(tmp_path, monkeypatch, hub) -> Path:
     monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("FAKE_VLLM_DELAY", "0.4")
     return exe
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(port: int) -> bool:
@@ -76,23 +71,6 @@ def serve(cli, engine: Path, name: str, port: int, groups: list[int], *extra: st
         record = json.loads((Path(os.environ["SPARK_TUI_STATE_DIR"]) / "servers" / f"{name}.json").read_text())
         groups.append(record["pid"])
     return r
-
-
-def ps(cli) -> list[dict]:
-    r = cli("ps", "--json")
-    assert r.code == 0 and "Traceback" not in r.err, r.err
-    return json.loads(r.out)
-
-
-def wait_state(cli, name: str, states: tuple[str, ...], timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    server = None
-    while time.monotonic() < deadline:
-        server = next((s for s in ps(cli) if s["name"] == name), None)
-        if server is not None and server["state"] in states:
-            return server
-        time.sleep(0.3)
-    raise AssertionError(f"{name} never reached {states}: {server}")
 
 
 def one_sentence(r) -> str:

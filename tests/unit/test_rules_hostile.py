@@ -20,18 +20,7 @@ from spark_tui.advisor.types import PlanOptions
 from spark_tui.hub.facts import build_model_facts
 from spark_tui.rules import evaluate, load_rules
 from spark_tui.rules.evaluate import Finding
-
-GOOD = '''
-[[rule]]
-id = "local-good"
-title = "A good rule"
-severity = "warning"
-detail = "Why."
-fix = "How."
-references = []
-[rule.when]
-engine = "vllm"
-'''
+from tests.unit.test_rules_loader import GOOD
 
 
 def rule(launch: str, when: str = 'engine = "vllm"', rule_id: str = "local-launch") -> str:
