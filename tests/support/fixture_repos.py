@@ -188,4 +188,10 @@ def repos() -> dict[str, dict[str, Any]]:
         "broken/missing-fields": dict(config={"model_type": "mystery"}, files=shards(1 * GB, 1)),
         "weird/unknown-quant": dict(config=with_quant(qwen8, {"quant_method": "hqq", "nbits": 4}),
                                     files=shards(5 * GB, 1)),
+        # gpt-oss as an MXFP4 GGUF (llama.cpp's native MXFP4 kernels) and a block-scaled FP8 MoE (TRT-LLM #17126)
+        "ggml-org/gpt-oss-20b-GGUF": dict(config=None, files={"gpt-oss-20b-mxfp4.gguf": int(12.1 * GB)},
+                                          license="apache-2.0"),
+        "Qwen/Qwen3-30B-A3B-FP8": dict(config=with_quant(config("Qwen__Qwen3-30B-A3B"), {
+            "quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}),
+            files=shards(31 * GB, 7), license="apache-2.0"),
     }
