@@ -112,7 +112,7 @@ def default_services(extra_rules: list | None = None) -> Services:
         rules=load_all_rules(extra_rules),
         catalog=catalog,
         engines=engines,
-        knowledge=active_knowledge().label,
+        knowledge=active_knowledge().short_label,
         docker=shutil.which("docker") is not None,
         sample_gpus=GpuSampler().sample,
     )

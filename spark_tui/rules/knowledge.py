@@ -47,6 +47,12 @@ class Knowledge:
     def label(self) -> str:
         return f"knowledge {self.as_of} ({self.source})"
 
+    @property
+    def short_label(self) -> str:
+        """For the app's header: a Hub commit cut to 12 characters, as the app shows commits elsewhere."""
+        source = re.sub(r"^(hf:[^@]+@[0-9a-f]{12})[0-9a-f]{28}$", r"\1", self.source)
+        return f"knowledge {self.as_of} ({source})"
+
 
 @dataclass(frozen=True)
 class SetEntry:
