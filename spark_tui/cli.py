@@ -190,12 +190,14 @@ def _advise(args: argparse.Namespace) -> Any:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from spark_tui.report import advice_to_json, render_text, use_color
+    from spark_tui.rules.knowledge import active_knowledge
 
     advice = _advise(args)
+    knowledge = active_knowledge()  # the rules set the advice used: said with it, and whether it is stale
     if args.json:
-        print(json.dumps(advice_to_json(advice), indent=2))
+        print(json.dumps(advice_to_json(advice, knowledge), indent=2))
     else:
-        sys.stdout.write(render_text(advice, color=use_color(), verbose=args.verbose))
+        sys.stdout.write(render_text(advice, color=use_color(), verbose=args.verbose, knowledge=knowledge))
     return VERDICT_EXIT[advice.verdict]
 
 

@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 
 from spark_tui.advisor.types import Advice
 from spark_tui.hardware.facts import HardwareFacts
+from spark_tui.rules.evaluate import Finding
+from spark_tui.rules.knowledge import Knowledge, stale_for
 
 GIB = 1024**3
 WIDTH = 80
@@ -20,13 +22,52 @@ SCHEME_LABELS = {
 }
 
 
-def advice_to_json(advice: Advice) -> dict[str, Any]:
+def _newest_known() -> dict[str, str]:
+    from spark_tui.engines.versions import known_engines  # the active set's engines.toml (cached)
+
+    return {name: info.newest_known for name, info in known_engines().items()}
+
+
+def knowledge_to_json(advice: Advice, knowledge: Knowledge) -> dict[str, Any]:
+    newest = _newest_known()
+    return {"as_of": knowledge.as_of, "source": knowledge.source, "newest_known": newest,
+            "stale_for_engine": stale_for(advice.engine, advice.engine_version, newest)}
+
+
+def stale_finding(advice: Advice, knowledge: Knowledge) -> Finding | None:
+    """Advice for an engine release newer than the rules know is said to be so, not silently assumed current."""
+    newest = _newest_known()
+    if not stale_for(advice.engine, advice.engine_version, newest):
+        return None
+    known = newest[advice.engine]
+    return Finding(
+        rule="knowledge-stale", severity="info",
+        title=f"Advice may be stale for {advice.engine} {advice.engine_version}: these rules know releases up to "
+              f"{known}; run spark-tui rules update",
+        detail=f"The rules set in use is current to {knowledge.as_of} and was written against {advice.engine} "
+               f"{known}. Issues fixed or introduced in {advice.engine} {advice.engine_version} may be missing "
+               "from these findings and from the launch plan.",
+        fix="Run `spark-tui rules update` to fetch a newer rules set (it is activated only if every rule and "
+            "its cases pass), or advise for a known release with --engine-version.",
+        references=(), status="open", fixed_in=None, launch_env={}, launch_flags=(),
+    )
+
+
+def _findings(advice: Advice, knowledge: Knowledge | None) -> tuple[Finding, ...]:
+    stale = stale_finding(advice, knowledge) if knowledge is not None else None
+    return advice.findings + ((stale,) if stale else ())
+
+
+def advice_to_json(advice: Advice, knowledge: Knowledge | None = None) -> dict[str, Any]:
+    """`knowledge`: the rules set the advice used; given, the object has a top-level "knowledge" and the
+    staleness finding (an engine newer than the set's newest_known) among the findings."""
     m, h, mem, perf, launch = advice.model, advice.hardware, advice.memory, advice.performance, advice.launch
     q = m.quantization
     return {
         "verdict": advice.verdict,
         "engine": {"name": advice.engine, "version": advice.engine_version,
                    "version_source": advice.engine_version_source},
+        **({"knowledge": knowledge_to_json(advice, knowledge)} if knowledge is not None else {}),
         "engines": [{"name": e.engine, "verdict": e.verdict, "errors": e.errors, "warnings": e.warnings}
                     for e in advice.engines],
         "findings": [
@@ -36,7 +77,7 @@ def advice_to_json(advice: Advice) -> dict[str, Any]:
                 "references": [{"url": r.url, "label": r.label, "number": r.number, "state": r.state}
                                for r in f.references],
             }
-            for f in advice.findings
+            for f in _findings(advice, knowledge)
         ],
         "unknowns": list(advice.unknowns),
         "model": {
@@ -125,8 +166,9 @@ def _wrap(text: str, indent: str, subsequent: str | None = None) -> list[str]:
                          subsequent_indent=indent if subsequent is None else subsequent)
 
 
-def render_text(advice: Advice, color: bool = False, verbose: bool = False) -> str:
+def render_text(advice: Advice, color: bool = False, verbose: bool = False, knowledge: Knowledge | None = None) -> str:
     p = _Paint(color)
+    findings = _findings(advice, knowledge)
     m, h, mem, perf = advice.model, advice.hardware, advice.memory, advice.performance
     q = m.quantization
     version = advice.engine_version or "?"
@@ -139,6 +181,7 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False) -> s
         f"{'unified memory' if h.unified_memory else 'per GPU'}"
         + (f", {h.bandwidth_gbps:g} GB/s" if h.bandwidth_gbps else ""),
         f"Engine   {advice.engine} {version}{source}",
+        *([f"Rules    {knowledge.label}"] if knowledge is not None else []),
         "",
         f"Verdict: {p(advice.verdict.upper(), advice.verdict)}   "
         + "  ".join(f"{e.engine} {p(e.verdict, e.verdict)}" for e in advice.engines if e.engine != advice.engine),
@@ -178,9 +221,9 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False) -> s
             f"{perf.at_context_tokens}-token context",
             f"         ({h.bandwidth_gbps:g} GB/s ÷ {_gib(perf.bytes_per_token)} read per token)",
         ]
-    if advice.findings:
+    if findings:
         out += ["", "Findings"]
-        for f in advice.findings:
+        for f in findings:
             out += _wrap(f"{p(f.severity.upper(), f.severity)} {f.title} [{f.rule}]", "  ", "    ")
             if f.severity == "info" and not verbose:
                 continue  # one line each; `rules show ID` or --verbose has the rest
@@ -190,7 +233,7 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False) -> s
                 state = f" ({ref.state})" if ref.state else ""
                 out += _wrap(f"→ {ref.label}{state}", "    ", "      ")
                 out.append(f"      {p(ref.url, 'dim')}")
-        if not verbose and any(f.severity == "info" for f in advice.findings):
+        if not verbose and any(f.severity == "info" for f in findings):
             out.append("  (details of INFO findings: --verbose, or spark-tui rules show ID)")
     if advice.launch is not None:
         out += ["", "Launch"]

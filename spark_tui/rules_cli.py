@@ -1,4 +1,4 @@
-"""`spark-tui rules`: list the known issues, show one, lint rules files."""
+"""`spark-tui rules`: list the known issues, show one, lint rules files, update or roll back the rules set."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def add_parsers(sub: Any) -> None:
     show.add_argument("--json", action="store_true", dest="show_json")
     lint = rules_sub.add_parser("lint", help="validate rules files; every problem with file:line")
     lint.add_argument("path", nargs="?", type=Path)
+    update = rules_sub.add_parser("update", help="fetch a newer rules set; activate it if it passes lint and its cases")
+    update.add_argument("--source", metavar="SRC", help="hf:OWNER/NAME[@REVISION] or a folder (default: [rules] "
+                        "source in config.toml, or SPARK_TUI_RULES_SOURCE)")
+    update.add_argument("--force", action="store_true", help="activate it even if it is older than the active set")
+    update.add_argument("--json", action="store_true", dest="update_json")
+    rollback = rules_sub.add_parser("rollback", help="return to the previous rules set (the built-in set is the floor)")
+    rollback.add_argument("--json", action="store_true", dest="update_json")
 
 
 def _rule_json(rule: Any) -> dict[str, Any]:
@@ -40,6 +47,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from spark_tui.rules import load_rules
     from spark_tui.rules.model import generic
 
+    if args.rules_command in ("update", "rollback"):
+        return cmd_update(args)
     if args.rules_command == "lint":
         from spark_tui.rules import builtin_rule_paths
 
@@ -90,5 +99,35 @@ def cmd_rules(args: argparse.Namespace) -> int:
     for rule in result.rules:
         refs = " ".join(f"#{r.number}" for r in rule.references if r.number)
         print(f"{rule.severity[:4]:4} {rule.id:38} {rule.generic_title[:80]}" + (f"  {refs}" if refs else ""))
-    print(f"\n{len(result.rules)} rules. Details: spark-tui rules show ID")
+    from spark_tui.rules.knowledge import active_knowledge
+
+    print(f"\n{len(result.rules)} rules; {active_knowledge().label}. Details: spark-tui rules show ID")
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """`rules update` / `rules rollback`. Exit 0 activated, 1 refused, 3 could not fetch (or bad arguments)."""
+    from spark_tui.errors import SparkTuiError
+    from spark_tui.rules.update import UpdateRefused, resolve_source, rollback, update
+
+    as_json = args.json or args.update_json
+    try:
+        if args.rules_command == "rollback":
+            outcome = rollback()
+        else:
+            outcome = update(resolve_source(args.source), force=args.force)
+    except SparkTuiError as error:
+        if not as_json:
+            raise
+        refused = error if isinstance(error, UpdateRefused) else None
+        print(json.dumps({"ok": False, "as_of": refused and refused.as_of, "source": refused and refused.source,
+                          "rules": refused and refused.rules, "error": str(error)}, indent=2))
+        return error.exit_code
+    knowledge = outcome.knowledge
+    if as_json:
+        print(json.dumps({"ok": True, "as_of": knowledge.as_of, "source": knowledge.source, "rules": outcome.rules,
+                          "error": None}, indent=2))
+    else:
+        done = "Rolled back to" if args.rules_command == "rollback" else "Activated"
+        print(f"{done} {knowledge.label}: {outcome.rules} rules.")
     return 0

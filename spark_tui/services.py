@@ -36,6 +36,7 @@ class Services:
     rules: LoadResult
     catalog: list[CatalogEntry]
     engines: list[EngineStatus] = field(default_factory=list)
+    knowledge: str | None = None  # which rules set `rules` came from, e.g. "knowledge 2026-12-02 (builtin)"
     docker: bool = False
     sample_gpus: Callable[[], list[GpuSample]] = lambda: []  # NVML (call from a worker)
     plan_download: Callable[[str], Any] = lambda model: _plan_download(model)  # the Hub + disk (a worker)
@@ -98,6 +99,7 @@ def default_services(extra_rules: list | None = None) -> Services:
     from spark_tui.metrics.gpu import GpuSampler
     from spark_tui.paths import data_dir
     from spark_tui.rules import load_all_rules, load_catalog
+    from spark_tui.rules.knowledge import active_knowledge
 
     catalog, _ = load_catalog(data_dir() / "catalog.toml")
     engines = [EngineStatus(e.name, installed_version(e.name), e.newest_known) for e in known_engines().values()]
@@ -110,6 +112,7 @@ def default_services(extra_rules: list | None = None) -> Services:
         rules=load_all_rules(extra_rules),
         catalog=catalog,
         engines=engines,
+        knowledge=active_knowledge().short_label,
         docker=shutil.which("docker") is not None,
         sample_gpus=GpuSampler().sample,
     )

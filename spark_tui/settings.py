@@ -6,6 +6,9 @@
     image = "nvcr.io/nvidia/vllm:26.05.post1-py3"         # (SPARK_TUI_IMAGE)
     docker = "docker"                                     # (SPARK_TUI_DOCKER)
 
+    [rules]
+    source = "hf:OWNER/NAME"   # where `spark-tui rules update` fetches from (SPARK_TUI_RULES_SOURCE)
+
 A damaged file is reported in one sentence, never half-read.
 """
 
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from spark_tui.errors import UsageError
 from spark_tui.paths import config_dir
@@ -28,16 +33,35 @@ class ServeSettings:
     docker: str | None = None
 
 
-def load_serve_settings() -> ServeSettings:
+def _read_settings() -> tuple[Path, dict[str, Any]]:
     import tomllib
 
     path = config_dir() / "config.toml"
     try:
-        data = tomllib.loads(path.read_text())
+        return path, tomllib.loads(path.read_text())
     except FileNotFoundError:
-        data = {}
+        return path, {}
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"Cannot read the settings file {path}: {exc}.", "Fix it or move it aside.") from None
+
+
+def rules_source_setting() -> str | None:
+    """The default source of `spark-tui rules update`: SPARK_TUI_RULES_SOURCE, else [rules] source."""
+    env = os.environ.get("SPARK_TUI_RULES_SOURCE")
+    if env:
+        return env
+    path, data = _read_settings()
+    rules = data.get("rules", {})
+    if not isinstance(rules, dict):
+        raise UsageError(f"In {path}, [rules] must be a table.")
+    source = rules.get("source")
+    if source is not None and not isinstance(source, str):
+        raise UsageError(f"In {path}, rules.source must be a string.")
+    return source or None
+
+
+def load_serve_settings() -> ServeSettings:
+    path, data = _read_settings()
     serve = data.get("serve", {})
     if not isinstance(serve, dict):
         raise UsageError(f"In {path}, [serve] must be a table.")

@@ -13,8 +13,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from spark_tui.paths import data_dir
-
 _DIST = {"vllm": "vllm", "trtllm": "tensorrt_llm"}
 _EXE = {"vllm": "vllm", "trtllm": "trtllm-serve", "llamacpp": "llama-server"}
 
@@ -28,8 +26,9 @@ class EngineInfo:
 
 def known_engines() -> dict[str, EngineInfo]:
     from spark_tui.datacache import cached
+    from spark_tui.rules.knowledge import active_knowledge
 
-    path = data_dir() / "engines.toml"
+    path = active_knowledge().engines_file  # an installed rules update may carry newer newest_known releases
 
     def parse() -> dict[str, EngineInfo]:
         import tomllib

@@ -10,8 +10,8 @@ from spark_tui.rules.evaluate import Finding, evaluate, rule_applies
 from spark_tui.rules.model import CatalogEntry, LoadResult, Reference, Rule
 
 __all__ = [
-    "CatalogEntry", "Finding", "LoadResult", "Reference", "Rule", "builtin_rule_paths", "evaluate",
-    "load_all_rules", "load_catalog", "load_rules", "load_rules_file", "rule_applies", "user_rule_paths",
+    "CatalogEntry", "Finding", "LoadResult", "Reference", "Rule", "active_rule_paths", "builtin_rule_paths",
+    "evaluate", "load_all_rules", "load_catalog", "load_rules", "load_rules_file", "rule_applies", "user_rule_paths",
 ]
 
 
@@ -34,7 +34,15 @@ def load_catalog(path: Path) -> tuple[list[CatalogEntry], list[str]]:
 
 
 def builtin_rule_paths() -> list[Path]:
+    """The rules shipped with spark-tui (the floor of `rules rollback`)."""
     return [data_dir() / "known-issues"]
+
+
+def active_rule_paths() -> list[Path]:
+    """The active rules set's known issues: the built-in ones, or the set `spark-tui rules update` installed."""
+    from spark_tui.rules.knowledge import active_knowledge
+
+    return [active_knowledge().known_issues]
 
 
 def user_rule_paths() -> list[Path]:
@@ -43,8 +51,8 @@ def user_rule_paths() -> list[Path]:
 
 
 def load_all_rules(extra: list[Path] | None = None) -> LoadResult:
-    """Built-in rules, then the user's rules folder, then any --rules PATH (and SPARK_TUI_RULES)."""
-    paths = builtin_rule_paths() + user_rule_paths() + list(extra or [])
+    """The active set's rules, then the user's rules folder, then any --rules PATH (and SPARK_TUI_RULES)."""
+    paths = active_rule_paths() + user_rule_paths() + list(extra or [])
     env = os.environ.get("SPARK_TUI_RULES")
     if env:
         paths += [Path(p) for p in env.split(os.pathsep) if p]

@@ -12,7 +12,8 @@ GIB = 1024**3
 
 
 def machine_text(hardware: HardwareFacts, probed: HardwareFacts | None, probe_done: bool,
-                 engines: list[EngineStatus], docker: bool, offline: bool, auto: bool = True) -> Text:
+                 engines: list[EngineStatus], docker: bool, offline: bool, auto: bool = True,
+                 knowledge: str | None = None) -> Text:
     text = Text(no_wrap=False, overflow="fold")
     if hardware.source == "probe":
         text.append(f"{hardware.gpus}× {hardware.gpu_name}", style="bold")
@@ -38,6 +39,8 @@ def machine_text(hardware: HardwareFacts, probed: HardwareFacts | None, probe_do
         parts.append(f"{label} {engine.version}" if engine.version else f"{label} –")
     parts.append("docker ✓" if docker else "docker –")
     text.append("engines: " + " · ".join(parts), style="dim")
+    if knowledge:  # which rules the verdicts come from, and how current they are
+        text.append(f" · {knowledge}", style="dim")
     if auto and hardware.source == "profile" and probe_done and probed is None:
         text.append("  no NVIDIA GPU here: h picks a profile", style="yellow")
     if offline:
