@@ -267,8 +267,7 @@ def test_launch_settings_for_an_engine_spark_tui_does_not_launch(tmp_path):
     path.write_text(rule('launch_flags = ["--enforce-eager"]', when='engine = "sglang"'))
     result = load_rules([path])
     assert result.rules == []
-    assert result.problems[0].endswith("when.engine: 'sglang' is not an engine spark-tui launches "
-                                       "(vllm, trtllm, llamacpp)")
+    assert result.problems[0].endswith("when.engine: 'sglang' is not a known engine (known: vllm, trtllm, llamacpp)")
 
 
 @pytest.mark.parametrize("engine", ["{ a = 1 }", "[[1]]", "5"])
