@@ -177,7 +177,7 @@ def _launch_suggestions(data: dict[str, Any], lines: KeyLines, index: int,
         for key, message in errors:
             problem("launch", f"{key.replace('launch_', '')}: {message}", at("env" if "env" in key else "flags"))
         if not errors:
-            found.append(LaunchSuggestion(spec, dict(entry.get("env", {})), tuple(entry.get("flags", []))))
+            found.append(LaunchSuggestion(spec, dict(entry.get("env", {})), tuple(entry.get("flags", [])), at() or 0))
     return tuple(found)
 
 
