@@ -159,10 +159,10 @@ def env_honoured(engine: str, name: str) -> str | None:
 
 
 def flag_honoured(knob: Knob, tokens: tuple[str, ...]) -> str | None:
-    """The engine versions that accept a flag with this value (e.g. --moe-backend b12x: >=0.17,>=0.29)."""
+    """The engine versions that accept a flag with this value (e.g. --moe-backend b12x: >=0.29); a value's range
+    always lies inside its flag's."""
     value = tokens[1] if len(tokens) == 2 else tokens[0].partition("=")[2]
-    specs = [s for s in (knob.honoured, dict(knob.values).get(value)) if s]
-    return ",".join(specs) or None
+    return dict(knob.values).get(value) or knob.honoured
 
 
 def not_read_by(version: str | None, honoured: str | None) -> bool:

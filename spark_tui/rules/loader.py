@@ -127,6 +127,11 @@ def _launch_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     if not all(isinstance(f, str) for f in flags):
         problems.append(("launch_flags", "must be a list of strings (write numbers in quotes: \"8\")"))
         flags = []
+    for var, value in env.items():
+        if not isinstance(value, str):
+            problems.append((f"launch_env.{var}" if re.fullmatch(r"[A-Za-z_]\w*", var) else "launch_env",
+                             f"{var!r} must be a string (write numbers in quotes: \"1\")"))
+    env = {k: v for k, v in env.items() if isinstance(v, str)}
     engine = data["when"].get("engine")
     engines = engine if isinstance(engine, list) else [engine] if engine else []
     if not all(isinstance(e, str) for e in engines):
@@ -143,9 +148,7 @@ def _launch_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append(("launch_flags", error + "."))
         for var, value in env.items():
             where = f"launch_env.{var}" if re.fullmatch(r"[A-Za-z_]\w*", var) else "launch_env"
-            error = knobs.env_problem(name, var, value) if isinstance(value, str) else \
-                f"{var!r} must be a string (write numbers in quotes: \"1\")"
-            if error:
+            if error := knobs.env_problem(name, var, value):
                 problems.append((where, error + "."))
     return problems
 
