@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spark_tui.errors import EXIT_UNKNOWN, UsageError
+from spark_tui.errors import UsageError
 
 
 def add_parsers(sub: Any) -> None:
@@ -19,7 +19,8 @@ def add_parsers(sub: Any) -> None:
     show = rules_sub.add_parser("show", help="one rule in full")
     show.add_argument("id")
     show.add_argument("--json", action="store_true", dest="show_json")
-    lint = rules_sub.add_parser("lint", help="validate rules files; every problem with file:line")
+    lint = rules_sub.add_parser("lint", help="validate rules files and run their cases; every problem with file:line "
+                                             "(exit 0 clean, 1 problems, 3 PATH unreadable)")
     lint.add_argument("path", nargs="?", type=Path)
     update = rules_sub.add_parser("update", help="fetch a newer rules set; activate it if it passes lint and its cases")
     update.add_argument("--source", metavar="SRC", help="hf:OWNER/NAME[@REVISION] or a folder (default: [rules] "
@@ -36,6 +37,8 @@ def _rule_json(rule: Any) -> dict[str, Any]:
         "fixed_in": rule.fixed_in, "detail": rule.detail, "fix": rule.fix, "when": rule.when,
         "unless": rule.unless, "log_patterns": list(rule.log_patterns), "launch_env": rule.launch_env,
         "launch_flags": list(rule.launch_flags), "source": rule.source,
+        "launch": [{"engine_version": s.engine_version, "env": s.env, "flags": list(s.flags)} for s in rule.launch],
+        "cases": len(rule.cases),
         "references": [{"url": r.url, "label": r.label, "number": r.number, "state": r.state}
                        for r in rule.references],
     }
@@ -44,24 +47,24 @@ def _rule_json(rule: Any) -> dict[str, Any]:
 def cmd_rules(args: argparse.Namespace) -> int:
     import textwrap
 
-    from spark_tui.rules import load_rules
     from spark_tui.rules.model import generic
 
     if args.rules_command in ("update", "rollback"):
         return cmd_update(args)
     if args.rules_command == "lint":
-        from spark_tui.rules import builtin_rule_paths
+        from spark_tui.rules.lint import lint
 
-        paths = [args.path] if args.path else builtin_rule_paths()
-        result = load_rules(paths)
-        for problem in result.problems:
+        report = lint(args.path)
+        for problem in report.problems:
             print(problem)
-        count = f"{len(result.rules)} rules in {len(result.files)} file(s)"
-        if result.problems:
-            print(f"{len(result.problems)} problem(s); {count} loaded.", file=sys.stderr)
-            return EXIT_UNKNOWN
-        print(f"OK: {count}.")
-        return 0
+        count = f"{report.rules} rules in {report.files} file(s)"
+        if report.unreadable:
+            print("Nothing was linted: the path cannot be read.", file=sys.stderr)
+        elif report.problems:
+            print(f"{len(report.problems)} problem(s); {count} loaded.", file=sys.stderr)
+        else:
+            print(f"OK: {count}, every case holds.")
+        return report.exit_code
     from spark_tui.cli import _load_rules
 
     result = _load_rules(args.rules)
@@ -87,6 +90,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
         if rule.launch_flags or rule.launch_env:
             print("Suggests for launch: " + " ".join([*(f"{k}={v}" for k, v in rule.launch_env.items()),
                                                       *rule.launch_flags]))
+        engine = rule.engines[0] if rule.engines else "the engine"
+        for s in rule.launch:
+            print(f"Suggests for {engine} {s.engine_version or 'any version'}: "
+                  + (" ".join([*(f"{k}={v}" for k, v in s.env.items()), *s.flags]) or "nothing"))
+        fires = sum(c.fires for c in rule.cases)
+        print(f"Cases: {len(rule.cases)} ({fires} fire, {len(rule.cases) - fires} do not)")
         for pattern in rule.log_patterns:
             print(f"Log pattern: {pattern}")
         for ref in rule.references:

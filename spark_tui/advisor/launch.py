@@ -1,6 +1,8 @@
 """The exact command line (argv + env) the advisor recommends. Never a shell string to execute:
 argv lists only, 127.0.0.1 by default, --trust-remote-code only when the user asked for it.
-Rules may only add their engine's tuning knobs (spark_tui.rules.knobs), and each addition names its rule."""
+Rules may only add their engine's tuning knobs (spark_tui.rules.knobs), and each addition names its rule.
+A setting the chosen engine version does not read (a vLLM variable removed in 0.24, a flag added in 0.17) is dropped
+with a note naming the rule and the version: the plan never sets what the engine would ignore or reject."""
 
 from __future__ import annotations
 
@@ -17,31 +19,47 @@ def _setting(rule: str, tokens: tuple[str, ...]) -> RuleSetting:
     return RuleSetting(rule, "flag", name, value if sep else None)
 
 
-def _rule_additions(engine: str, argv: list[str],
-                    findings: list[Finding]) -> tuple[list[str], dict[str, str], tuple[RuleSetting, ...]]:
-    """The flags and variables the findings' rules suggest, minus anything the plan already sets."""
+def _dropped_note(rule: str, engine: str, version: str | None, text: str, honoured: str) -> str:
+    which = f"{engine} {version} does not read it" if version else f"the {engine} version is unknown"
+    return f"dropped from rule {rule}: {text} ({which}; only {engine} {honoured} does)"
+
+
+def _rule_additions(engine: str, argv: list[str], findings: list[Finding], version: str | None = None,
+                    ) -> tuple[list[str], dict[str, str], tuple[RuleSetting, ...], tuple[str, ...]]:
+    """The flags and variables the findings' rules suggest, minus anything the plan already sets, and notes for
+    those the engine version would ignore."""
     present = set(argv)
     flags: list[str] = []
     env: dict[str, str] = {}
     added: list[RuleSetting] = []
+    dropped: list[str] = []
     for finding in findings:
         if finding.severity == "error":
             continue
         # The loader already refuses disallowed settings; checked again so no other path can inject one.
         for name, value in finding.launch_env.items():
-            if name not in env and knobs.env_problem(engine, name, value) is None:
-                env[name] = value
-                added.append(RuleSetting(finding.rule, "env", name, value))
+            if name in env or knobs.env_problem(engine, name, value) is not None:
+                continue
+            honoured = knobs.env_honoured(engine, name)
+            if honoured and knobs.not_read_by(version, honoured):
+                dropped.append(_dropped_note(finding.rule, engine, version, f"{name}={value}", honoured))
+                continue
+            env[name] = value
+            added.append(RuleSetting(finding.rule, "env", name, value))
         groups, error = knobs.flag_groups(engine, finding.launch_flags)
         if error:
             continue
         for knob, tokens in groups:
             if present & set(knob.names):
                 continue  # the plan's own value (or an earlier rule's) stands
+            honoured = knobs.flag_honoured(knob, tokens)
+            if honoured and knobs.not_read_by(version, honoured):
+                dropped.append(_dropped_note(finding.rule, engine, version, " ".join(tokens), honoured))
+                continue
             present.update(knob.names)
             flags += tokens
             added.append(_setting(finding.rule, tokens))
-    return flags, env, tuple(added)
+    return flags, env, tuple(added), tuple(dropped)
 
 
 def _origin_notes(added: tuple[RuleSetting, ...]) -> tuple[str, ...]:
@@ -76,11 +94,11 @@ def vllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None
         argv.append("--enforce-eager")
     if options.trust_remote_code:
         argv.append("--trust-remote-code")
-    flags, env, added = _rule_additions("vllm", argv, findings)
+    flags, env, added, dropped = _rule_additions("vllm", argv, findings, options.engine_version)
     notes = []
     if memory is not None and memory.max_model_len_source == "reduced":
         notes.append(f"--max-model-len reduced from the model's {memory.model_max_context} to fit memory")
-    return LaunchPlan("vllm", tuple(argv + flags), env, tuple(notes) + _origin_notes(added), added)
+    return LaunchPlan("vllm", tuple(argv + flags), env, tuple(notes) + _origin_notes(added) + dropped, added)
 
 
 def trtllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
@@ -94,9 +112,9 @@ def trtllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | No
              else "0.9"]
     if options.trust_remote_code:
         argv.append("--trust_remote_code")
-    flags, env, added = _rule_additions("trtllm", argv, findings)
+    flags, env, added, dropped = _rule_additions("trtllm", argv, findings, options.engine_version)
     notes = ("MoE on SM12x: pass --extra_llm_api_options with moe_config: {backend: CUTLASS}",) if model.moe else ()
-    return LaunchPlan("trtllm", tuple(argv + flags), env, notes + _origin_notes(added), added)
+    return LaunchPlan("trtllm", tuple(argv + flags), env, notes + _origin_notes(added) + dropped, added)
 
 
 def llamacpp_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
@@ -113,8 +131,8 @@ def llamacpp_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | 
     argv += ["--host", options.host, "--port", str(options.port), "-ngl", "999"]
     if memory is not None and memory.max_model_len:
         argv += ["-c", str(memory.max_model_len)]
-    flags, env, added = _rule_additions("llamacpp", argv, findings)
-    return LaunchPlan("llamacpp", tuple(argv + flags), env, _origin_notes(added), added)
+    flags, env, added, dropped = _rule_additions("llamacpp", argv, findings, options.engine_version)
+    return LaunchPlan("llamacpp", tuple(argv + flags), env, _origin_notes(added) + dropped, added)
 
 
 def launch_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,

@@ -59,5 +59,5 @@ def load_all_rules(extra: list[Path] | None = None) -> LoadResult:
     from spark_tui.datacache import cached
 
     code = Path(__file__).parent
-    inputs = [code / "loader.py", code / "model.py", code / "facts.py", code / "knobs.py", *paths]
+    inputs = [*sorted(code.glob("*.py")), *paths]  # the loader now runs checks.py, cases.py, evaluate.py too
     return cached("rules", inputs, lambda: load_rules(paths), LoadResult)

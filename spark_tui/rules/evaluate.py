@@ -89,6 +89,11 @@ def _version_matches(spec_text: str, version: Version) -> bool:
     return True
 
 
+def version_holds(spec_text: str, version: Any) -> bool | None:
+    """Whether an engine version lies in a specifier's range, as rule conditions read it (None: not a version)."""
+    return _matches("version", spec_text, version)
+
+
 def launch_suggestion(rule: Rule, engine_version: Any) -> tuple[dict[str, str], tuple[str, ...]]:
     """(env, flags) the rule adds for this engine version: its first [[rule.launch]] entry that holds, else the
     plain launch_env/launch_flags. An unknown version takes no versioned entry (nothing a release may ignore)."""

@@ -54,3 +54,36 @@ FACT_KINDS: dict[str, str] = {
     "weights_fit": "bool",
     "startup_check_fails": "bool",
 }
+
+# Closed sets: every value a fact can take, as spark_tui/hub, the advisor and the CLI produce it. A rule (or a case)
+# naming anything else can never match, so lint says so with a "did you mean". tests/unit/test_rules_lint.py checks
+# these against the code that makes the facts (hub/quant.py, hub/weights.py, hub/arch.py, advisor.types.ENGINES).
+ENGINES = ("vllm", "trtllm", "llamacpp")
+CLOSED_VALUES: dict[str, tuple[str, ...]] = {
+    "engine": ENGINES,
+    "quant_method": ("compressed-tensors", "modelopt", "mxfp4", "awq", "gptq", "fp8", "bitsandbytes", "gguf", "none"),
+    "quant_scheme": (
+        "nvfp4", "nvfp4a16", "nvfp4-w4a8", "mxfp4", "mxfp4-w4a8", "mxfp8", "fp8", "fp8-block", "fp8-weight-only",
+        "w4a16-int", "w4a8-int", "w8a16-int", "w8a8-int", "nf4", "fp4", "int8", "mixed", "gguf", "bf16", "fp16", "fp32",
+    ),
+    "quant_problem": ("none", "algo-without-method", "unknown-method", "unknown-algo", "no-scheme"),
+    "attention": ("mha", "gqa", "mqa", "mla"),
+    "weight_format": ("safetensors", "bin", "gguf"),
+    "formats": ("safetensors", "bin", "gguf"),
+    "kv_cache_dtype": ("auto", "bfloat16", "float16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "int8"),  # cli.py
+    "checkpoint_kv_cache_dtype": ("fp8", "int8"),
+}
+# Open sets (new architectures appear every month): only a near miss of a name the code knows is a problem.
+KNOWN_VALUES: dict[str, tuple[str, ...]] = {
+    "model_type": ("deepseek_v2", "deepseek_v3", "deepseek_v32", "deepseek_mtp", "kimi_k2", "kimi_linear", "qwen2",
+                   "qwen3", "qwen3_moe", "gpt_oss", "llama4", "llama4_text"),
+}
+REFERENCE_STATES = ("open", "closed", "merged", "draft")  # a GitHub issue or pull request, as last read
+
+# Values the advisor passes to evaluate() besides the facts (spark_tui/advisor/__init__.py: _context); rule texts
+# may quote them, and any fact, as {placeholders}.
+CONTEXT_KEYS = (
+    "moe_activation", "formats_text", "quant_scheme_text", "gpu_memory_utilization", "memory_gib", "budget_gib",
+    "weights_gib", "overhead_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len", "max_model_len_fit",
+    "startup_free_gib", "startup_requested_gib",
+)

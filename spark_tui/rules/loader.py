@@ -1,7 +1,7 @@
 """Load and validate rules files. Every problem is reported as file:line: key: message,
 and a broken rule (or file) never stops the others from loading.
 
-tomllib gives no line numbers for keys, so `_KeyLines` finds them by scanning the text for
+tomllib gives no line numbers for keys, so `KeyLines` finds them by scanning the text for
 `[[rule]]` headers and `key =` lines inside each rule's span.
 """
 
@@ -16,8 +16,10 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from spark_tui.rules import knobs
-from spark_tui.rules.facts import FACT_KINDS
+from spark_tui.rules import checks, knobs
+from spark_tui.rules.cases import case_failures
+from spark_tui.rules.facts import FACT_KINDS, REFERENCE_STATES
+from spark_tui.rules.lines import KeyLines
 from spark_tui.rules.model import (
     SEVERITIES,
     STATUSES,
@@ -38,6 +40,7 @@ _CASE_KEYS = {"fires": bool, "name": str, "facts": dict}
 _LAUNCH_KEYS = {"engine_version": str, "env": dict, "flags": list}
 _REQUIRED = ("id", "title", "severity", "detail", "fix", "when", "references")
 _REF_KEYS = {"url": str, "label": str, "number": int, "state": str}
+_TYPE_NAMES = {str: "string", dict: "table", list: "list", bool: "true or false", int: "integer"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _NUMBER_TEST = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?\d+(\.\d+)?([eE]\d+)?)\s*$")
 MAX_FILE_BYTES = 1024 * 1024  # far above any real rules file; stops /dev/zero and friends
@@ -78,36 +81,6 @@ def read_text(path: Path) -> tuple[str | None, str | None]:
         return None, f"{shown(path)}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8."
 
 
-class _KeyLines:
-    """Line numbers of `[[rule]]` headers and of `key =` lines within each rule."""
-
-    def __init__(self, text: str, header: str = "rule") -> None:
-        self.lines = text.splitlines()
-        pattern = re.compile(rf"^\s*\[\[\s*{header}\s*\]\]")
-        self.starts = [i + 1 for i, line in enumerate(self.lines) if pattern.match(line)]
-
-    def rule_line(self, index: int) -> int:
-        return self.starts[index] if index < len(self.starts) else 1
-
-    def table_lines(self, index: int, table: str) -> list[int]:
-        """Lines of each `[[rule.<table>]]` header inside rule `index`, in order."""
-        start = self.rule_line(index)
-        end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.lines) + 1
-        pattern = re.compile(rf"^\s*\[\[\s*rule\.{re.escape(table)}\s*\]\]")
-        return [n for n in range(start, end) if pattern.match(self.lines[n - 1])]
-
-    def key_line(self, index: int, key: str) -> int:
-        start = self.rule_line(index)
-        end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.lines) + 1
-        parts = key.split(".")
-        for leaf in reversed(parts):  # launch_env.X in an inline table: the launch_env line
-            pattern = re.compile(rf"^\s*(\"?){re.escape(leaf)}\1\s*=|^\s*\[\[?\s*rule\.{re.escape(leaf)}\s*\]?\]")
-            for number in range(start, end):
-                if pattern.search(self.lines[number - 1]):
-                    return number
-        return start
-
-
 def _syntax_problem(name: str, exc: tomllib.TOMLDecodeError) -> str:
     match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
     line = match.group(1) if match else getattr(exc, "lineno", "?")
@@ -118,7 +91,7 @@ def _syntax_problem(name: str, exc: tomllib.TOMLDecodeError) -> str:
 def _check_condition(key: str, value: Any) -> str | None:
     kind = FACT_KINDS.get(key)
     if kind is None:
-        return f"unknown fact '{key}' (known: {', '.join(sorted(FACT_KINDS))})"
+        return f"unknown fact '{key}'{checks.did_you_mean(key, sorted(FACT_KINDS))}"
     values = value if isinstance(value, list) else [value]
     if kind == "bool":
         return None if isinstance(value, bool) else "expects true or false"
@@ -138,17 +111,10 @@ def _check_condition(key: str, value: Any) -> str | None:
                 return f"'{v}' is not a comparison such as \">0.85\" or \">=2,<8\""
         return None
     if kind == "regex":
-        for v in values:
-            if not isinstance(v, str):
-                return "expects a regular expression string"
-            try:
-                re.compile(v)
-            except re.error as exc:
-                return f"bad regular expression: {exc}"
-        return None
+        return next((error for v in values if (error := checks.regex_problem(v))), None)
     if not all(isinstance(v, str) for v in values):
         return "expects a string or a list of strings"
-    return None
+    return checks.value_problem(key, value)
 
 
 def _launch_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -157,146 +123,191 @@ def _launch_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     if not flags and not env:
         return []
     key = "launch_flags" if flags else "launch_env"
+    problems: list[tuple[str, str]] = []
     if not all(isinstance(f, str) for f in flags):
-        return [("launch_flags", "must be a list of strings")]
+        problems.append(("launch_flags", "must be a list of strings (write numbers in quotes: \"8\")"))
+        flags = []
+    for var, value in env.items():
+        if not isinstance(value, str):
+            problems.append((f"launch_env.{var}" if re.fullmatch(r"[A-Za-z_]\w*", var) else "launch_env",
+                             f"{var!r} must be a string (write numbers in quotes: \"1\")"))
+    env = {k: v for k, v in env.items() if isinstance(v, str)}
     engine = data["when"].get("engine")
     engines = engine if isinstance(engine, list) else [engine] if engine else []
     if not all(isinstance(e, str) for e in engines):
-        return []  # when.engine itself is reported as a problem
+        return problems  # when.engine itself is reported as a problem
     engines = [e.lower() for e in engines]  # as the condition matches it
     if not engines:
-        return [(key, "a rule that adds launch settings must name its engine in when.engine "
-                      "(each engine has its own tuning knobs)")]
-    unknown = [e for e in engines if e not in knobs.FLAGS]
-    if unknown:
-        return [("when.engine", f"{unknown[0]!r} is not an engine spark-tui launches ({', '.join(knobs.FLAGS)})")]
-    problems: list[tuple[str, str]] = []
+        return [*problems, (key, "a rule that adds launch settings must name its engine in when.engine "
+                                 "(each engine has its own tuning knobs)")]
+    if any(e not in knobs.FLAGS for e in engines):
+        return problems  # when.engine names no engine: reported with a "did you mean"
     for name in engines:
         error = knobs.flag_groups(name, flags)[1]
         if error:
             problems.append(("launch_flags", error + "."))
         for var, value in env.items():
             where = f"launch_env.{var}" if re.fullmatch(r"[A-Za-z_]\w*", var) else "launch_env"
-            error = knobs.env_problem(name, var, value) if isinstance(value, str) else f"{var!r} must be a string"
-            if error:
+            if error := knobs.env_problem(name, var, value):
                 problems.append((where, error + "."))
     return problems
 
 
-def _launch_suggestions(data: dict[str, Any], problem: Any) -> tuple[LaunchSuggestion, ...]:
+def _launch_suggestions(data: dict[str, Any], lines: KeyLines, index: int,
+                        problem: Any) -> tuple[LaunchSuggestion, ...]:
     """[[rule.launch]]: settings per engine version, each checked like launch_env/launch_flags."""
     found: list[LaunchSuggestion] = []
-    for entry in data.get("launch", []):
-        if not isinstance(entry, dict) or any(k not in _LAUNCH_KEYS or not isinstance(v, _LAUNCH_KEYS[k])
-                                              for k, v in entry.items()):
-            problem("launch", "each [[rule.launch]] takes engine_version (a version specifier), env (a table) and "
-                              "flags (a list of strings)")
+    for number, entry in enumerate(data.get("launch", [])):
+        def at(key: str | None = None, number: int = number) -> int | None:
+            return lines.entry_line(index, "launch", number, key)
+
+        if not isinstance(entry, dict):
+            problem("launch", "each [[rule.launch]] must be a table", at())
             continue
+        bad = [k for k, v in entry.items() if k not in _LAUNCH_KEYS or not isinstance(v, _LAUNCH_KEYS[k])]
+        for key in bad:
+            problem("launch", f"{key}: " + (f"must be a {_TYPE_NAMES[_LAUNCH_KEYS[key]]}" if key in _LAUNCH_KEYS else
+                                            f"unknown key{checks.did_you_mean(key, sorted(_LAUNCH_KEYS))}"), at(key))
         spec = entry.get("engine_version")
-        if spec is not None and _check_condition("engine_version", spec):
-            problem("launch", f"engine_version {spec!r} is not a version specifier (e.g. \"<0.24\")")
+        if isinstance(spec, str) and _check_condition("engine_version", spec):
+            problem("launch", f"engine_version {spec!r} is not a version specifier (e.g. \"<0.24\")",
+                    at("engine_version"))
+            continue
+        if bad:
             continue
         as_plain = {"when": data["when"], "launch_env": entry.get("env", {}), "launch_flags": entry.get("flags", [])}
-        for key, message in _launch_problems(as_plain):
-            problem("launch", f"{key.replace('launch_', '')}: {message}")
-        found.append(LaunchSuggestion(spec, dict(entry.get("env", {})), tuple(entry.get("flags", []))))
+        errors = _launch_problems(as_plain)
+        for key, message in errors:
+            problem("launch", f"{key.replace('launch_', '')}: {message}", at("env" if "env" in key else "flags"))
+        if not errors:
+            found.append(LaunchSuggestion(spec, dict(entry.get("env", {})), tuple(entry.get("flags", [])), at() or 0))
     return tuple(found)
 
 
-def _cases(data: dict[str, Any], header_lines: list[int], problem: Any) -> tuple[Case, ...]:
+def _cases(data: dict[str, Any], lines: KeyLines, index: int, problem: Any) -> tuple[Case, ...]:
     """[[rule.cases]]: the rule's own examples (facts, and whether it must fire), run by lint and the tests."""
     found: list[Case] = []
     for number, entry in enumerate(data.get("cases", [])):
-        line = header_lines[number] if number < len(header_lines) else 0
+        line = lines.entry_line(index, "cases", number) or 0
         if not isinstance(entry, dict) or not isinstance(entry.get("fires"), bool) or \
                 not isinstance(entry.get("facts"), dict) or any(k not in _CASE_KEYS for k in entry):
-            problem("cases", "each [[rule.cases]] needs fires (true/false) and a facts table (and may have a name)")
+            problem("cases", "each [[rule.cases]] needs fires (true/false) and a facts table (and may have a name)",
+                    line or None)
             continue
-        unknown = [k for k in entry["facts"] if k not in FACT_KINDS]
-        if unknown:
-            problem("cases", f"case facts name no fact: {', '.join(map(repr, unknown))}")
-            continue
-        found.append(Case(entry["fires"], dict(entry["facts"]), str(entry.get("name", "")), line))
+        errors = []
+        for fact, value in entry["facts"].items():
+            if fact not in FACT_KINDS:
+                errors.append(f"case facts name no fact: {fact!r}{checks.did_you_mean(fact, sorted(FACT_KINDS))}")
+            elif error := checks.case_fact_problem(fact, value):
+                errors.append(f"case facts: {error}")
+            else:
+                continue
+            problem("cases", errors[-1], lines.entry_line(index, "cases", number, fact))
+        if not errors:
+            found.append(Case(entry["fires"], dict(entry["facts"]), str(entry.get("name", "")), line))
     return tuple(found)
 
 
-def _build_rule(data: Any, where: str, lines: _KeyLines, index: int, name: str) -> tuple[Rule | None, list[str]]:
+def _references(refs: list[Any], lines: KeyLines, index: int, problem: Any) -> list[Reference]:
+    found: list[Reference] = []
+    for number, ref in enumerate(refs):
+        def at(key: str | None = None, number: int = number) -> int | None:
+            return lines.entry_line(index, "references", number, key)
+
+        if not isinstance(ref, dict) or "url" not in ref or "label" not in ref:
+            problem("references", "each reference needs url and label", at())
+            continue
+        errors = [(k, f"unknown reference key{checks.did_you_mean(k, sorted(_REF_KEYS))}") for k in ref
+                  if k not in _REF_KEYS]
+        errors += [(k, f"must be {'an integer (the issue or PR number)' if t is int else 'a string'}")
+                   for k, t in _REF_KEYS.items()
+                   if k in ref and (not isinstance(ref[k], t) or isinstance(ref[k], bool))]
+        if isinstance(ref["url"], str) and not ref["url"].startswith("https://"):
+            errors.append(("url", "must be an https:// URL"))
+        if isinstance(ref.get("state"), str) and ref["state"] not in REFERENCE_STATES:
+            errors.append(("state", f"{ref['state']!r} is not a reference state"
+                                    f"{checks.did_you_mean(ref['state'], REFERENCE_STATES)}"))
+        if isinstance(ref.get("number"), int) and ref["number"] < 1:
+            errors.append(("number", "must be the issue or PR number (1 or more)"))
+        if isinstance(ref["label"], str) and (error := checks.control_problem(ref["label"])):
+            errors.append(("label", error))
+        for key, message in errors:
+            problem(f"references.{key}", message, at(key))
+        if not errors:
+            found.append(Reference(ref["url"], ref["label"], ref.get("number"), ref.get("state")))
+    return found
+
+
+def _build_rule(data: Any, where: str, lines: KeyLines, index: int, name: str) -> tuple[Rule | None, list[str]]:
+    """The rule, or every problem with it (each key is checked on its own, so one run lists them all)."""
     problems: list[str] = []
 
-    def problem(key: str, message: str) -> None:
-        problems.append(f"{name}:{lines.key_line(index, key)}: {key}: {message}")
+    def problem(key: str, message: str, line: int | None = None) -> None:
+        problems.append(f"{name}:{line or lines.key_line(index, key)}: {key}: {message}")
 
     if not isinstance(data, dict):
         return None, [f"{where}: a rule must be a table"]
+    ok: dict[str, Any] = {}  # the keys whose values have the right type
     for key, value in data.items():
         expected = _RULE_KEYS.get(key)
         if expected is None:
-            problem(key, f"unknown key (allowed: {', '.join(sorted(_RULE_KEYS))})")
+            problem(key, f"unknown key{checks.did_you_mean(key, sorted(_RULE_KEYS))}")
         elif not isinstance(value, expected):
-            problem(key, f"must be a {expected.__name__}")
+            problem(key, f"must be a {_TYPE_NAMES[expected]}")
+        else:
+            ok[key] = value
     for key in _REQUIRED:
         if key not in data:
             problems.append(f"{where}: {key}: missing")
-    if problems:
-        return None, problems
-    if not _ID.match(data["id"]):
+    if "id" in ok and not _ID.match(ok["id"]):
         problem("id", "use lower-case letters, digits, '.' and '-'")
-    if data["severity"] not in SEVERITIES:
-        problem("severity", f"must be one of {', '.join(SEVERITIES)}")
-    if data.get("status", "open") not in STATUSES:
-        problem("status", f"must be one of {', '.join(STATUSES)}")
+    for key, allowed in (("severity", SEVERITIES), ("status", STATUSES)):
+        if key in ok and ok[key] not in allowed:
+            problem(key, f"must be one of {', '.join(allowed)}"
+                         + (checks.did_you_mean(ok[key], allowed) if checks.did_you_mean(ok[key], allowed)[0] == ";"
+                            else ""))
+    for key in ("title", "detail", "fix"):
+        if key in ok and (error := checks.control_problem(ok[key]) or checks.placeholder_problem(ok[key])):
+            problem(key, error)
     for table in ("when", "unless"):
-        for key, value in (data.get(table) or {}).items():
-            error = _check_condition(key, value)
-            if error:
+        for key, value in ok.get(table, {}).items():
+            if error := _check_condition(key, value):
                 problem(f"{table}.{key}", error)
-    if not data["when"] and not data.get("log_patterns"):
+    if "when" in ok and not ok["when"] and not data.get("log_patterns"):
         problem("when", "needs at least one condition (or log_patterns, for a rule that only explains logs)")
-    refs: list[Reference] = []
-    for ref in data["references"]:
-        if not isinstance(ref, dict) or "url" not in ref or "label" not in ref:
-            problem("references", "each reference needs url and label")
-            continue
-        bad = [k for k in ref if k not in _REF_KEYS]
-        if bad:
-            problem("references", f"unknown reference keys {bad}")
-            continue
-        if not str(ref["url"]).startswith("https://"):
-            problem("url", "must be an https:// URL")
-            continue
-        refs.append(Reference(ref["url"], ref["label"], ref.get("number"), ref.get("state")))
-    for pattern in data.get("log_patterns", []):
-        try:
-            re.compile(pattern)
-        except (re.error, TypeError) as exc:
-            problem("log_patterns", f"bad regular expression {pattern!r}: {exc}")
-    for key, message in _launch_problems(data):  # refused whole: its fix may rely on the settings it lost
-        problem(key, message)
-    launch = _launch_suggestions(data, problem)
-    cases = _cases(data, lines.table_lines(index, "cases"), problem)
+    refs = _references(ok.get("references", []), lines, index, problem)
+    for pattern in ok.get("log_patterns", []):
+        if error := checks.regex_problem(pattern):
+            problem("log_patterns", error)
+    launch: tuple[LaunchSuggestion, ...] = ()
+    if "when" in ok:  # the settings are checked against the rule's engine
+        plain = {"when": ok["when"], "launch_env": ok.get("launch_env", {}), "launch_flags": ok.get("launch_flags", [])}
+        for key, message in _launch_problems(plain):  # refused whole: its fix may rely on the settings it lost
+            problem(key, message)
+        launch = _launch_suggestions(ok, lines, index, problem)
+    cases = _cases(ok, lines, index, problem)
     if problems:
         return None, problems
-    return (
-        Rule(
-            id=data["id"],
-            title=data["title"],
-            severity=data["severity"],
-            detail=data["detail"].strip(),
-            fix=data["fix"].strip(),
-            when=data["when"],
-            unless=data.get("unless", {}),
-            status=data.get("status", "open"),
-            fixed_in=data.get("fixed_in"),
-            references=tuple(refs),
-            log_patterns=tuple(data.get("log_patterns", [])),
-            launch_env=dict(data.get("launch_env", {})),
-            launch_flags=tuple(data.get("launch_flags", [])),
-            launch=launch,
-            cases=cases,
-            source=f"{name}:{lines.rule_line(index)}",
-        ),
-        [],
+    rule = Rule(
+        id=data["id"],
+        title=data["title"],
+        severity=data["severity"],
+        detail=data["detail"].strip(),
+        fix=data["fix"].strip(),
+        when=data["when"],
+        unless=data.get("unless", {}),
+        status=data.get("status", "open"),
+        fixed_in=data.get("fixed_in"),
+        references=tuple(refs),
+        log_patterns=tuple(data.get("log_patterns", [])),
+        launch_env=dict(data.get("launch_env", {})),
+        launch_flags=tuple(data.get("launch_flags", [])),
+        launch=launch,
+        cases=cases,
+        source=f"{name}:{lines.rule_line(index)}",
     )
+    failures = case_failures(rule)  # a rule that contradicts its own examples would give wrong advice
+    return (None, failures) if failures else (rule, [])
 
 
 def load_rules_file(path: Path, result: LoadResult | None = None) -> LoadResult:
@@ -319,7 +330,7 @@ def _load_file(path: Path, result: LoadResult) -> None:
     except tomllib.TOMLDecodeError as exc:
         result.problems.append(_syntax_problem(name, exc))
         return
-    lines = _KeyLines(text)
+    lines = KeyLines(text)
     extra = [k for k in data if k != "rule"]
     for key in extra:
         result.problems.append(f"{name}:1: {key}: unknown top-level key (rules go in [[rule]] tables)")
@@ -365,7 +376,7 @@ def load_catalog(path: Path) -> tuple[list[CatalogEntry], list[str]]:
     except tomllib.TOMLDecodeError as exc:
         return [], [_syntax_problem(shown(path), exc)]
     entries, problems = [], []
-    lines = _KeyLines(text, header="model")
+    lines = KeyLines(text, header="model")
     for index, item in enumerate(data.get("model", [])):
         try:
             entries.append(CatalogEntry(**item))

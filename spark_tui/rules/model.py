@@ -42,6 +42,7 @@ class LaunchSuggestion:
     engine_version: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
+    line: int = 0  # of its [[rule.launch]] header
 
 
 @dataclass(frozen=True)

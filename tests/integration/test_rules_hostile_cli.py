@@ -68,7 +68,7 @@ def test_rules_lint_lists_each_disallowed_setting_with_file_and_line(cli, tmp_pa
     path.write_text(HOSTILE)
     r = cli("rules", "lint", str(path))
     no_traceback(r)
-    assert r.code == 3
+    assert r.code == 1
     lines = HOSTILE.splitlines()
     env_line = next(i for i, line in enumerate(lines, 1) if line.startswith("LD_PRELOAD"))
     flags_line = next(i for i, line in enumerate(lines, 1) if line.startswith("launch_flags"))
@@ -107,7 +107,7 @@ def test_a_non_utf8_user_rules_file_is_one_problem_and_every_command_still_works
     assert listing.code == 0 and "vllm-ct-nvfp4-moe-nongated" in listing.out
     lint = cli("rules", "lint", str(path.parent))
     no_traceback(lint)
-    assert lint.code == 3 and lint.out.splitlines() == [problem]
+    assert lint.code == 1 and lint.out.splitlines() == [problem]  # a problem at a line of a file that was read
     extra = tmp_path / "extra.toml"
     extra.write_bytes(path.read_bytes())
     r = cli("check", *MODEL, "--rules", str(extra), *PINNED)
@@ -154,4 +154,22 @@ def test_a_non_utf8_file_name_in_the_user_rules_folder(cli):
     assert r.code in (0, 1) and "caf\\xe9.toml" in r.err
     lint = cli("rules", "lint", str(folder))
     no_traceback(lint)
-    assert lint.code == 3 and "caf\\xe9.toml" in lint.out
+    assert lint.code == 1 and "caf\\xe9.toml" in lint.out
+
+
+def test_a_user_rule_with_a_bad_regex_or_a_typo_is_skipped_by_check_with_lints_own_message(cli):
+    text = HOSTILE.replace('launch_flags = ["--trust-remote-code", "--host", "0.0.0.0"]\n', "") \
+        .replace('[rule.launch_env]\nLD_PRELOAD = "/tmp/evil.so"\n', 'log_patterns = ["(x+)+y", "(unclosed"]\n') \
+        .replace('engine = "vllm"', 'engine = "vlm"')
+    path = user_rules("typos.toml", text.encode())
+    lint = cli("rules", "lint", str(path))
+    no_traceback(lint)
+    assert lint.code == 1 and len(lint.out.splitlines()) == 3, lint.out
+    for args in (("check", *MODEL, "--json", *PINNED), ("check", *MODEL, *PINNED)):
+        r = cli(*args)
+        no_traceback(r)
+        assert r.code in (0, 1), r.err
+        for problem in lint.out.splitlines():  # the same message, and the rule is skipped
+            assert f"spark-tui: rules: {problem}" in r.err
+    findings = json.loads(cli("check", *MODEL, "--json", *PINNED).out)["findings"]
+    assert all(f["rule"] != "local-hostile" for f in findings)

@@ -29,14 +29,75 @@ def test_rules_show_says_what_a_rule_adds_to_a_launch(cli):
 
 
 def test_rules_lint(cli, tmp_path):
-    assert cli("rules", "lint").code == 0
     bad = tmp_path / "bad.toml"
     bad.write_text('[[rule]]\nid = "x"\ntitle = "t"\nseverity = "meh"\ndetail = "d"\nfix = "f"\nreferences = []\n'
                    '[rule.when]\nwhatever = 1\n')
     r = cli("rules", "lint", str(bad))
-    assert r.code == 3
+    assert r.code == 1  # the contract: 0 clean, 1 problems, 3 PATH unreadable
     assert f"{bad}:4: severity: must be one of error, warning, info" in r.out
     assert f"{bad}:9: when.whatever: unknown fact" in r.out
+    assert cli("rules", "lint", str(tmp_path / "nope.toml")).code == 3
+
+
+def test_rules_show_and_json_give_cases_and_versioned_suggestions(cli, tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text(VERSIONED)
+    shown = cli("rules", "--rules", str(mine), "show", "local-moe-backend")
+    assert shown.code == 0, shown.err
+    assert "Suggests for vllm <0.24: VLLM_FLASHINFER_MOE_BACKEND=throughput" in shown.out
+    assert "Suggests for vllm >=0.29: --moe-backend b12x" in shown.out
+    assert "Cases: 2 (1 fire, 1 do not)" in shown.out
+    data = json.loads(cli("rules", "--rules", str(mine), "show", "local-moe-backend", "--json").out)
+    assert data["cases"] == 2 and data["launch"][1] == {"engine_version": ">=0.29", "env": {},
+                                                        "flags": ["--moe-backend", "b12x"]}
+    listing = json.loads(cli("rules", "--rules", str(mine), "--json").out)
+    assert next(r for r in listing if r["id"] == "local-moe-backend")["cases"] == 2
+
+
+VERSIONED = """
+[[rule]]
+id = "local-moe-backend"
+title = "t"
+severity = "info"
+detail = "d"
+fix = "f"
+references = []
+[rule.when]
+engine = "vllm"
+model_type = "qwen3"
+[[rule.launch]]
+engine_version = "<0.24"
+env = { VLLM_FLASHINFER_MOE_BACKEND = "throughput" }
+[[rule.launch]]
+engine_version = ">=0.29"
+flags = ["--moe-backend", "b12x"]
+[[rule.cases]]
+fires = true
+facts = { engine = "vllm", model_type = "qwen3" }
+[[rule.cases]]
+fires = false
+facts = { engine = "llamacpp", model_type = "qwen3" }
+"""
+
+
+def test_check_gives_each_engine_version_its_own_launch_settings(cli, tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text(VERSIONED)
+    plans = {}
+    for version in ("0.21.0", "0.26.0", "0.33.0"):
+        r = cli("check", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--json", "--rules", str(mine),
+                "--engine-version", version)
+        assert r.code in (0, 1), r.err
+        plans[version] = json.loads(r.out)["launch"]
+    assert plans["0.21.0"]["env"].get("VLLM_FLASHINFER_MOE_BACKEND") == "throughput"
+    assert "--moe-backend" not in plans["0.21.0"]["argv"]
+    for version in ("0.26.0", "0.33.0"):
+        assert "VLLM_FLASHINFER_MOE_BACKEND" not in plans[version]["env"]
+    assert plans["0.33.0"]["argv"][-2:] == ["--moe-backend", "b12x"]
+    assert "--moe-backend" not in plans["0.26.0"]["argv"]
+    text = cli("check", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--rules", str(mine),
+               "--engine-version", "0.21.0")
+    assert "(added by rule local-moe-backend: VLLM_FLASHINFER_MOE_BACKEND=throughput)" in text.out
 
 
 def test_hw_without_a_gpu_plans_for_gb10(cli):

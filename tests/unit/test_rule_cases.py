@@ -55,13 +55,14 @@ def test_cases_are_loaded_with_their_lines_and_run(tmp_path: Path):
     result = load_rules([path])
     assert result.problems == []
     rule = result.rules[0]
-    cases = [(c.name, c.fires, c.line) for c in rule.cases]
-    assert cases == [("a MoE on vLLM", True, 18), ("a dense model", False, 24)]
+    assert [(c.name, c.fires, c.line) for c in rule.cases] == [("a MoE on vLLM", True, 18),
+                                                               ("a dense model", False, 24)]
     assert case_failures(rule) == []
-    path.write_text(RULE.replace("fires = false", "fires = true"))
-    broken = load_rules([path]).rules[0]
-    assert case_failures(broken) == [f"{path}:24: cases: local-moe-backend case 2 (a dense model) should fire, "
-                                     "but it does not"]
+    path.write_text(RULE.replace("name = \"a dense model\"\nfires = false", "name = \"a dense model\"\nfires = true"))
+    broken = load_rules([path])  # a rule that contradicts its own examples is refused, with the case's line
+    assert broken.rules == []
+    assert broken.problems == [f"{path}:24: cases: local-moe-backend case 2 (a dense model) should fire, "
+                               "but it does not"]
 
 
 def test_case_facts_must_be_facts(tmp_path: Path):

@@ -151,7 +151,7 @@ def test_the_plan_drops_disallowed_settings_even_from_a_finding_that_skipped_the
 def test_what_a_rule_adds_is_shown_as_coming_from_that_rule():
     first = finding("needs-seqs", ("--max-num-seqs", "8", "--enforce-eager"), {"VLLM_USE_FLASHINFER_MOE_FP4": "1"})
     second = finding("also-eager", ("--enforce-eager", "--kv-cache-dtype", "fp8"))
-    plan = launch_plan(MODEL, PlanOptions(max_num_seqs=4), None, [first, second])
+    plan = launch_plan(MODEL, PlanOptions(max_num_seqs=4, engine_version="0.21.0"), None, [first, second])
     # The plan's own --max-num-seqs 4 stands; the rule's 8 is not added (nor is its "8" lost elsewhere).
     assert plan.argv[plan.argv.index("--max-num-seqs") + 1] == "4" and "8" not in plan.argv
     assert plan.argv.count("--enforce-eager") == 1
@@ -256,8 +256,7 @@ def test_launch_settings_for_an_engine_spark_tui_does_not_launch(tmp_path):
     path.write_text(rule('launch_flags = ["--enforce-eager"]', when='engine = "sglang"'))
     result = load_rules([path])
     assert result.rules == []
-    assert result.problems[0].endswith("when.engine: 'sglang' is not an engine spark-tui launches "
-                                       "(vllm, trtllm, llamacpp)")
+    assert result.problems[0].endswith("when.engine: 'sglang' is not a known engine (known: vllm, trtllm, llamacpp)")
 
 
 @pytest.mark.parametrize("engine", ["{ a = 1 }", "[[1]]", "5"])
