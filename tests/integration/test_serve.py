@@ -75,7 +75,9 @@ def test_launch_detach_reattach_bench_stop(cli, fake_vllm, tmp_path):
     assert bench.code == 0, bench.err
     result = json.loads(bench.out)
     assert result["requests"] == 4 and result["concurrency"] == 2 and result["failed"] == 0
-    assert abs(result["per_stream_tokens_per_s"] - 50) / 50 < 0.05, result  # the stand-in streams 50 tok/s
+    # The stand-in streams 50 tok/s at most; on a loaded machine it streams slower, never faster. The bound catches
+    # a bench that miscounts (tokens per chunk, time per stream) without depending on this machine's speed.
+    assert 25 <= result["per_stream_tokens_per_s"] <= 52.5, result
     assert result["output_tokens_per_s"] > 50 and set(result["ttft_ms"]) == {"p50", "p90", "p99"}
     assert result["bound_tokens_per_s"] and result["percent_of_bound"]
     after = wait_state(cli, "qwen8", ("ready",))
