@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 
 def test_rules_list_and_show(cli):
@@ -115,3 +116,15 @@ def test_hw_profile_and_list(cli):
     assert {p["name"] for p in listing} >= {"gb10", "h100", "a10"}
     r = cli("hw", "--hardware", "nope")
     assert r.code == 3 and "Unknown hardware profile 'nope'" in r.err
+
+
+def test_the_readme_rule_example_is_a_clean_rule(cli, tmp_path):
+    """The anatomy example users copy from the README passes lint with its own cases."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Anatomy of a rule"):]
+    example = section[section.index("```toml") + len("```toml"):section.index("```", section.index("```toml") + 7)]
+    mine = tmp_path / "mine.toml"
+    mine.write_text(example)
+    r = cli("rules", "lint", str(mine))
+    assert r.code == 0, r.out + r.err
+    assert "every case holds" in r.out
