@@ -101,7 +101,9 @@ def _sort_key(order: dict[str, int], problem: str) -> tuple[int, int]:
     return order.get(file, len(order)), line
 
 
-def lint(path: Path | None) -> LintReport:
+def lint(path: Path | None, against_builtin: bool = True) -> LintReport:
+    """`against_builtin`: a user's file must not reuse a built-in id. A whole rules set (an update) replaces the
+    built-in one, so its ids are its own."""
     from spark_tui.rules import builtin_rule_paths
 
     paths = [path] if path is not None else builtin_rule_paths()
@@ -125,7 +127,8 @@ def lint(path: Path | None) -> LintReport:
             problems.append(missing)
         problems += _version_problems(rule, lines[file])
     builtin = [p.resolve() for p in builtin_rule_paths()]
-    if path is not None and not any(path.resolve() == b or b in path.resolve().parents for b in builtin):
+    if against_builtin and path is not None and not any(path.resolve() == b or b in path.resolve().parents
+                                                         for b in builtin):
         ids = {r.id for r in load_rules(builtin_rule_paths()).rules}
         problems += [f"{r.source}: id: '{r.id}' is already a built-in rule's id (check would ignore this one); "
                      "choose another id" for r in result.rules if r.id in ids]

@@ -199,29 +199,28 @@ def _engines_problem(path: Path, required: set[str]) -> str | None:
 def prove(folder: Path, source: str) -> tuple[str, int]:
     """(as_of, rule count) of a staged set, or UpdateRefused naming its first problem and how many there are.
     The checks are those of `rules lint`: every rule valid, every case of every rule holding."""
-    from spark_tui.rules import load_rules
-    from spark_tui.rules.cases import case_failures
     from spark_tui.rules.knowledge import builtin_knowledge
+    from spark_tui.rules.lint import lint
 
     try:
         as_of = read_manifest(folder / MANIFEST)
     except ValueError as exc:
         raise UpdateRefused(f"{source} was not activated: {exc}.", source=source) from None
-    result = load_rules([folder / "known-issues"])
-    problems = list(result.problems) + [f for rule in result.rules for f in case_failures(rule)]
+    report = lint(folder / "known-issues", against_builtin=False)  # exactly what `rules lint` asks, cases included
+    problems = list(report.problems)
     if (folder / ENGINES).is_file():
         builtin_engines = builtin_knowledge().engines_file
         problem = _engines_problem(folder / ENGINES, set(_table_names(builtin_engines)))
         problems += [problem] if problem else []
-    if not problems and not result.rules:
+    if not problems and not report.rules:
         problems = ["known-issues/ holds no rules"]
     if problems:
         first = problems[0].replace(f"{folder}{os.sep}", "")  # file:line inside the set, not the staging folder
         more = f" ({len(problems)} problems in all; see them with: spark-tui rules lint FOLDER)" \
             if len(problems) > 1 else ""
         raise UpdateRefused(f"{source} was not activated: {first}{more}.", as_of=as_of, source=source,
-                            rules=len(result.rules))
-    return as_of, len(result.rules)
+                            rules=report.rules)
+    return as_of, report.rules
 
 
 def _table_names(path: Path) -> list[str]:
