@@ -29,6 +29,7 @@ def _rule_json(rule: Any) -> dict[str, Any]:
         "fixed_in": rule.fixed_in, "detail": rule.detail, "fix": rule.fix, "when": rule.when,
         "unless": rule.unless, "log_patterns": list(rule.log_patterns), "launch_env": rule.launch_env,
         "launch_flags": list(rule.launch_flags), "source": rule.source,
+        "launch": [{"engine_version": e.engine_version, "env": e.env, "flags": list(e.flags)} for e in rule.launch],
         "references": [{"url": r.url, "label": r.label, "number": r.number, "state": r.state}
                        for r in rule.references],
     }
@@ -78,6 +79,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
         if rule.launch_flags or rule.launch_env:
             print("Suggests for launch: " + " ".join([*(f"{k}={v}" for k, v in rule.launch_env.items()),
                                                       *rule.launch_flags]))
+        for entry in rule.launch:  # version-dependent suggestions: the first that holds is used
+            print(f"Suggests for launch ({entry.engine_version or 'any version'}): "
+                  + " ".join([*(f"{k}={v}" for k, v in entry.env.items()), *entry.flags]))
         for pattern in rule.log_patterns:
             print(f"Log pattern: {pattern}")
         for ref in rule.references:
