@@ -55,7 +55,8 @@ def test_cases_are_loaded_with_their_lines_and_run(tmp_path: Path):
     result = load_rules([path])
     assert result.problems == []
     rule = result.rules[0]
-    assert [(c.name, c.fires, c.line) for c in rule.cases] == [("a MoE on vLLM", True, 18), ("a dense model", False, 24)]
+    assert [(c.name, c.fires, c.line) for c in rule.cases] == [("a MoE on vLLM", True, 18),
+                                                                ("a dense model", False, 24)]
     assert case_failures(rule) == []
     path.write_text(RULE.replace("name = \"a dense model\"\nfires = false", "name = \"a dense model\"\nfires = true"))
     broken = load_rules([path]).rules[0]
