@@ -38,7 +38,7 @@ def test_qwen3_30b_a3b_nvfp4_on_gb10_is_a_caution_explaining_31782(cli):
     assert data["model"]["moe"] is True and data["model"]["moe_gated"] is True
 
 
-@pytest.mark.parametrize("version", ["0.12.0", "0.28.0"])
+@pytest.mark.parametrize("version", ["0.12.0", "0.14.0"])  # vLLM 0.16.0 removed the check (its source)
 def test_nongated_compressed_tensors_nvfp4_moe_is_incompatible(cli, version):
     r = cli("check", "Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4", "--hardware", "gb10", "--json",
             "--engine-version", version)
@@ -261,7 +261,8 @@ def test_unknown_quantization_is_unknown(cli):
 def test_gguf_only_repo(cli):
     r = cli("check", "unsloth/Qwen3-8B-GGUF", "--hardware", "gb10", "--json", *PINNED)
     data = json.loads(r.out)
-    assert r.code == 2 and data["findings"][0]["rule"] == "vllm-gguf-only-repo"
+    # a warning (vLLM's GGUF support is experimental, from 0.24 a plugin); no config.json: the memory is unknown
+    assert r.code == 3 and data["findings"][0]["rule"] == "vllm-gguf-plugin"
     llama = json.loads(cli("check", "unsloth/Qwen3-8B-GGUF", "--hardware", "gb10", "--engine", "llamacpp",
                            "--json").out)
     assert llama["launch"]["argv"][:5] == ["llama-server", "--hf-repo", "unsloth/Qwen3-8B-GGUF", "--hf-file",

@@ -111,8 +111,9 @@ def test_planted_crash_is_diagnosed_with_its_rule(cli, fake_vllm, tmp_path):
 
 
 def test_incompatible_is_refused_without_force(cli, fake_vllm):
+    # judged for the vLLM that will run: 0.14 still refuses this checkpoint (vllm-ct-nvfp4-moe-nongated)
     r = cli("serve", "Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4", "--hardware", "gb10", "--vllm",
-            str(fake_vllm), "--port", str(free_port()))
+            str(fake_vllm), "--port", str(free_port()), env={"FAKE_VLLM_VERSION": "0.14.0"})
     assert r.code == 3 and "incompatible here; not launching" in r.err and "--force" in r.err
     assert ps(cli) == []
 

@@ -194,4 +194,9 @@ def repos() -> dict[str, dict[str, Any]]:
         "Qwen/Qwen3-30B-A3B-FP8": dict(config=with_quant(config("Qwen__Qwen3-30B-A3B"), {
             "quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}),
             files=shards(31 * GB, 7), license="apache-2.0"),
+        # Version-dependent vLLM advice (issue 10). The quantization blocks are the producers' documented forms
+        # (ModelOpt's flat NVFP4 block; Qwen's block-FP8 block), not these repos' verbatim files.
+        "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4": dict(
+            config=with_quant(config("nvidia__Nemotron-3-Nano-30B-A3B"), MODELOPT_NVFP4_CONFIG),
+            hf_quant_config=MODELOPT_NVFP4_HF_QUANT, files=shards(18.6 * GB, 4), license="other"),
     }

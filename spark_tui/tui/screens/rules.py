@@ -74,7 +74,9 @@ class RulesScreen(Screen[None]):
         table = self.query_one("#rules", DataTable)
         table.clear()
         for rule in self.visible():
-            refs = " ".join(f"#{r.number}" for r in rule.references if r.number) or "—"
+            numbers = [f"#{r.number}" for r in rule.references if r.number]
+            # the first three keep the column narrow enough for titles; the detail pane lists them all
+            refs = " ".join(numbers[:3]) + (f" +{len(numbers) - 3}" if len(numbers) > 3 else "") or "—"
             table.add_row(Text(rule.severity, style=SEVERITY_STYLE[rule.severity]), rule.id,
                           ",".join(rule.engines) or "any", refs, rule.generic_title, key=rule.id)
         self.show_detail()
