@@ -26,8 +26,8 @@ def test_rules_show_unknown_id_suggests(cli):
 def test_rules_show_says_what_a_rule_adds_to_a_launch(cli):
     r = cli("rules", "show", "vllm-modelopt-nvfp4-nongated-moe")
     assert r.code == 0
-    assert ("Suggests for launch (<0.17): VLLM_USE_FLASHINFER_MOE_FP4=1 VLLM_FLASHINFER_MOE_BACKEND=throughput\n"
-            "Suggests for launch (>=0.17): --moe-backend flashinfer_cutlass\n") in r.out
+    assert ("Suggests for vllm <0.17: VLLM_USE_FLASHINFER_MOE_FP4=1 VLLM_FLASHINFER_MOE_BACKEND=throughput\n"
+            "Suggests for vllm >=0.17: --moe-backend flashinfer_cutlass\n") in r.out
     shown = json.loads(cli("rules", "show", "vllm-modelopt-nvfp4-nongated-moe", "--json").out)
     assert shown["launch"][1] == {"engine_version": ">=0.17", "env": {},
                                   "flags": ["--moe-backend", "flashinfer_cutlass"]}

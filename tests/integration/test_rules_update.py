@@ -7,12 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RULES = ROOT / "rules"
+# The shipped set's newest releases, read from the file itself (tests must not pin a moving number).
+BUILTIN_NEWEST = {name: table["newest_known"] for name, table in
+                  tomllib.loads((RULES / "engines.toml").read_text()).items()}
 MODEL = ("RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10")
 
 # A rule of the update's own, so its findings show the update is the set in use. It fires for every vLLM check.
@@ -37,12 +41,13 @@ engine = "trtllm"
 '''
 
 
-def set_files(as_of: str, newest_vllm: str = "0.33.0", extra: str = MARKER) -> dict[str, bytes]:
+def set_files(as_of: str, newest_vllm: str = "0.35.0", extra: str = MARKER) -> dict[str, bytes]:
     """A whole rules set: the built-in known issues, a marker rule, engines.toml and the manifest."""
     files = {f"known-issues/{p.name}": p.read_bytes() for p in sorted((RULES / "known-issues").glob("*.toml"))}
     files["known-issues/update.toml"] = extra.encode()
     engines = (RULES / "engines.toml").read_text()
-    files["engines.toml"] = engines.replace('newest_known = "0.28.0"', f'newest_known = "{newest_vllm}"').encode()
+    files["engines.toml"] = engines.replace(f'newest_known = "{BUILTIN_NEWEST["vllm"]}"',
+                                            f'newest_known = "{newest_vllm}"').encode()
     files["knowledge.toml"] = f'as_of = "{as_of}"\nnote = "test set"\n'.encode()
     return files
 
@@ -68,7 +73,7 @@ def update(cli, *args: str, env: dict[str, str] | None = None) -> tuple[int, dic
 def test_update_from_a_folder_replaces_the_builtin_set_and_check_says_so(cli, tmp_path):
     before = knowledge(cli)  # also warms the rules cache: the update must not be hidden by it
     assert before["source"] == "builtin" and before["as_of"] == "2026-12-02"
-    assert before["newest_known"] == {"vllm": "0.28.0", "trtllm": "1.3.0rc15", "llamacpp": "6918"}
+    assert before["newest_known"] == BUILTIN_NEWEST
     folder = write_set(tmp_path / "set", set_files("2026-12-20"))
     (folder / "known-issues" / "memory.toml").unlink()  # the set replaces the built-in rules, not adds to them
     code, out, _ = update(cli, "--source", str(folder))
@@ -76,10 +81,10 @@ def test_update_from_a_folder_replaces_the_builtin_set_and_check_says_so(cli, tm
     assert out["as_of"] == "2026-12-20" and out["source"] == str(folder.resolve()) and out["rules"] > 10
     after = knowledge(cli)
     assert after == {"as_of": "2026-12-20", "source": str(folder.resolve()),
-                     "newest_known": {"vllm": "0.33.0", "trtllm": "1.3.0rc15", "llamacpp": "6918"},
+                     "newest_known": {**BUILTIN_NEWEST, "vllm": "0.35.0"},
                      "stale_for_engine": False}
     data = json.loads(cli("check", *MODEL, "--json").out)
-    assert data["engine"]["version"] == "0.33.0"  # "assumed: newest known" follows the set's engines.toml
+    assert data["engine"]["version"] == "0.35.0"  # "assumed: newest known" follows the set's engines.toml
     assert "update-marker" in [f["rule"] for f in data["findings"]]
     listing = cli("rules")
     assert "update-marker" in listing.out and "memory-weights-do-not-fit" not in listing.out
@@ -259,8 +264,9 @@ def test_check_flags_advice_for_an_engine_newer_than_the_rules_know(cli):
     data = json.loads(cli("check", *MODEL, "--json", "--engine-version", "0.99.0").out)
     assert data["knowledge"]["stale_for_engine"] is True
     stale = [f for f in data["findings"] if f["rule"] == "knowledge-stale"]
-    assert len(stale) == 1 and "spark-tui rules update" in stale[0]["title"] and "0.28.0" in stale[0]["title"]
-    data = json.loads(cli("check", *MODEL, "--json", "--engine-version", "0.28.0").out)
+    assert len(stale) == 1 and "spark-tui rules update" in stale[0]["title"]
+    assert BUILTIN_NEWEST["vllm"] in stale[0]["title"]
+    data = json.loads(cli("check", *MODEL, "--json", "--engine-version", BUILTIN_NEWEST["vllm"]).out)
     assert data["knowledge"]["stale_for_engine"] is False
     assert "knowledge-stale" not in [f["rule"] for f in data["findings"]]
     text = cli("check", *MODEL, "--engine-version", "0.99.0").out

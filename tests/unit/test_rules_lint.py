@@ -130,8 +130,6 @@ def test_duplicates_of_built_in_ids_are_only_a_problem_outside_the_built_in_set(
                                    "this one); choose another id"]
 
 
-# The built-in rules get their cases from the rules refresh (issue 10, deliverable 1), written in parallel.
-@pytest.mark.xfail(strict=False, reason="passes once the refreshed rules with cases are merged; then drop this mark")
 def test_lint_on_the_built_in_rules_is_clean():
     report = lint(None)
     assert report.problems == [] and report.exit_code == 0
