@@ -10,7 +10,6 @@ import copy
 import json
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
