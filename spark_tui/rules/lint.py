@@ -104,9 +104,9 @@ def _sort_key(order: dict[str, int], problem: str) -> tuple[int, int]:
 def lint(path: Path | None, against_builtin: bool = True) -> LintReport:
     """`against_builtin`: a user's file must not reuse a built-in id. A whole rules set (an update) replaces the
     built-in one, so its ids are its own."""
-    from spark_tui.rules import builtin_rule_paths
+    from spark_tui.rules import active_rule_paths, builtin_rule_paths
 
-    paths = [path] if path is not None else builtin_rule_paths()
+    paths = [path] if path is not None else active_rule_paths()  # no PATH: the rules `check` uses
     report = LintReport()
     for given in paths:
         if (problem := _unreadable(given)) is not None:

@@ -88,6 +88,8 @@ def test_update_from_a_folder_replaces_the_builtin_set_and_check_says_so(cli, tm
     assert "update-marker" in [f["rule"] for f in data["findings"]]
     listing = cli("rules")
     assert "update-marker" in listing.out and "memory-weights-do-not-fit" not in listing.out
+    linted = cli("rules", "lint")  # without PATH, lint checks the rules check uses: the installed set
+    assert linted.code == 0 and f"OK: {out['rules']} rules" in linted.out, linted.out + linted.err
     assert f"knowledge 2026-12-20 ({folder.resolve()})" in listing.out
     (folder / "known-issues" / "update.toml").unlink()  # the source changing later changes nothing: it was copied
     assert "update-marker" in cli("rules").out
