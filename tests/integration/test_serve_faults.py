@@ -14,7 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from spark_tui.engines import processes, validate
@@ -51,17 +50,18 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def group_alive(pgid: int) -> bool:
-    """Anything but a zombie left in this one process group (a group the test started)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    for process in psutil.process_iter():
-        with contextlib.suppress(ProcessLookupError, psutil.Error):
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
-                return True
-    return False
+def group_alive(pgid: int, grace: float = 5.0) -> bool:
+    """Whether this one process group (a group the test started) still exists after `grace` seconds: asked of the
+    kernel by group id alone, never by looking at other processes. The grace lets init reap what just ended."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.1)
 
 
 def serve(cli, engine: Path, name: str, port: int, groups: list[int], *extra: str, env: dict | None = None):
