@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -88,7 +89,31 @@ def _add_planning(p: argparse.ArgumentParser, with_port: bool = True) -> None:
     p.add_argument("--rules", type=Path, action="append", metavar="PATH", help="extra rules file or folder")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Which module adds each command's parser; `check` and `hw` are defined here.
+_COMMAND_GROUPS = {"check": "check", "hw": "hw", "rules": "rules", "serve": "serve", "ps": "serve", "logs": "serve",
+                   "stop": "serve", "bench": "serve", "pull": "pull", "cache": "pull"}
+_GLOBAL_OPTIONS_WITH_VALUE = ("--hardware", "--rules")
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command named in argv (the first word that is not a global option or its value), if it is one."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in _GLOBAL_OPTIONS_WITH_VALUE:
+            skip = True
+        elif token == "--":
+            return None
+        elif not token.startswith("-"):
+            return token if token in _COMMAND_GROUPS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (``only`` = a command) just what that command needs: building every
+    sub-command's parser costs more than a warm `check` does its work, so a named command skips the rest."""
+    group = _COMMAND_GROUPS.get(only) if only else None
     parser = _Parser(prog="spark-tui", description="Model manager and compatibility advisor for DGX Spark "
                      "and other NVIDIA GPUs. Without a command, starts the interactive app.")
     parser.add_argument("--version", action="version", version=f"spark-tui {__version__}")
@@ -97,29 +122,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rules", type=Path, action="append", metavar="PATH", help="for the app: extra rules")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    check = sub.add_parser("check", help="will MODEL run here, on which engine, with what memory and command")
-    check.add_argument("model", help="Hugging Face model id (owner/name) or a local checkpoint directory")
-    check.add_argument("--revision", metavar="R")
-    _add_planning(check)
-    check.add_argument("--offline", action="store_true", help="answer from the cache only")
-    check.add_argument("--refresh", action="store_true", help="ignore cached metadata and ask the Hub again")
-    check.add_argument("--json", action="store_true", help="print one JSON object")
-    check.add_argument("--verbose", "-v", action="store_true", help="show every finding in full")
+    if group in (None, "check"):
+        check = sub.add_parser("check", help="will MODEL run here, on which engine, with what memory and command")
+        check.add_argument("model", help="Hugging Face model id (owner/name) or a local checkpoint directory")
+        check.add_argument("--revision", metavar="R")
+        _add_planning(check)
+        check.add_argument("--offline", action="store_true", help="answer from the cache only")
+        check.add_argument("--refresh", action="store_true", help="ignore cached metadata and ask the Hub again")
+        check.add_argument("--json", action="store_true", help="print one JSON object")
+        check.add_argument("--verbose", "-v", action="store_true", help="show every finding in full")
 
-    hw = sub.add_parser("hw", help="what this machine is, as the advisor sees it")
-    hw.add_argument("--hardware", default="auto", metavar="auto|NAME")
-    hw.add_argument("--list", action="store_true", help="list the hardware profiles")
-    hw.add_argument("--json", action="store_true")
+    if group in (None, "hw"):
+        hw = sub.add_parser("hw", help="what this machine is, as the advisor sees it")
+        hw.add_argument("--hardware", default="auto", metavar="auto|NAME")
+        hw.add_argument("--list", action="store_true", help="list the hardware profiles")
+        hw.add_argument("--json", action="store_true")
 
-    from spark_tui.rules_cli import add_parsers as add_rules_parsers
+    if group in (None, "rules"):
+        from spark_tui.rules_cli import add_parsers as add_rules_parsers
 
-    add_rules_parsers(sub)
-    from spark_tui.serve_cli import add_parsers
+        add_rules_parsers(sub)
+    if group in (None, "serve"):
+        from spark_tui.serve_cli import add_parsers
 
-    add_parsers(sub, lambda p: _add_planning(p, with_port=False))
-    from spark_tui.pull_cli import add_parsers as add_pull_parsers
+        add_parsers(sub, lambda p: _add_planning(p, with_port=False))
+    if group in (None, "pull"):
+        from spark_tui.pull_cli import add_parsers as add_pull_parsers
 
-    add_pull_parsers(sub)
+        add_pull_parsers(sub)
     return parser
 
 
@@ -240,19 +270,37 @@ def cmd_app(args: argparse.Namespace) -> int:
     return run_app(hardware=args.hardware, rules=args.rules)
 
 
+def _handler(command: str) -> Callable[[argparse.Namespace], int]:
+    if command == "check":
+        return cmd_check
+    if command == "hw":
+        return cmd_hw
+    if command == "rules":
+        from spark_tui import rules_cli
+
+        return rules_cli.cmd_rules
+    if command == "serve":
+        from spark_tui import serve_cli
+
+        return lambda args: serve_cli.cmd_serve(args, _advise)
+    if _COMMAND_GROUPS[command] == "pull":
+        from spark_tui import pull_cli
+
+        return pull_cli.cmd_pull if command == "pull" else pull_cli.cmd_cache
+    from spark_tui import serve_cli
+
+    return {"ps": serve_cli.cmd_ps, "logs": serve_cli.cmd_logs, "stop": serve_cli.cmd_stop,
+            "bench": serve_cli.cmd_bench}[command]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(only=_command_in(words))
     args = parser.parse_args(argv)
     try:
         if args.command is None:
             return cmd_app(args)
-        from spark_tui import pull_cli, rules_cli, serve_cli
-
-        handlers = {"check": cmd_check, "hw": cmd_hw, "rules": rules_cli.cmd_rules,
-                    "serve": lambda a: serve_cli.cmd_serve(a, _advise), "ps": serve_cli.cmd_ps,
-                    "logs": serve_cli.cmd_logs, "stop": serve_cli.cmd_stop, "bench": serve_cli.cmd_bench,
-                    "pull": pull_cli.cmd_pull, "cache": pull_cli.cmd_cache}
-        return handlers[args.command](args)
+        return _handler(args.command)(args)
     except SparkTuiError as error:
         _print_error(error)
         return error.exit_code

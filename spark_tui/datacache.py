@@ -14,16 +14,26 @@ from typing import TypeVar, cast
 T = TypeVar("T")
 
 
+_CODE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _files(path: str) -> list[str]:
+    if not os.path.isdir(path):
+        return [path]
+    found = [os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names
+             if name.endswith(".toml")]
+    return sorted(found)
+
+
 def _fingerprint(paths: list[Path]) -> str | None:
     from spark_tui import __version__
 
-    parts = [__version__, str(Path(__file__).resolve().parent)]
+    parts = [__version__, _CODE_DIR]
     try:
         for path in paths:
-            files = sorted(path.rglob("*.toml")) if path.is_dir() else [path]
-            for file in files:
-                st = file.stat()
-                parts.append(f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+            for file in _files(os.path.abspath(path)):  # abspath: no system calls (resolve() makes some)
+                st = os.stat(file)
+                parts.append(f"{file}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
     except OSError:
         return None  # a missing path: build normally, which reports it
     text = os.fsencode("\n".join(parts))  # a file name need not be UTF-8

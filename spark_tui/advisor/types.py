@@ -14,6 +14,8 @@ ENGINES = ("vllm", "trtllm", "llamacpp")
 
 @dataclass(frozen=True)
 class PlanOptions:
+    """What the user asked for: engine, version and the launch options that shape memory."""
+
     engine: str = "vllm"
     engine_version: str | None = None
     engine_version_source: str = "assumed"  # given, installed, assumed
@@ -65,6 +67,8 @@ class MemoryPlan:
 
 @dataclass(frozen=True)
 class PerformanceBound:
+    """Decode speed the memory bandwidth allows (an upper bound, not a promise)."""
+
     decode_tokens_per_s_bound: float | None
     bytes_per_token: int | None
     at_context_tokens: int | None
@@ -83,6 +87,8 @@ class RuleSetting:
 
 @dataclass(frozen=True)
 class LaunchPlan:
+    """The command, environment and flags to start one engine with."""
+
     engine: str
     argv: tuple[str, ...]
     env: dict[str, str]
@@ -99,6 +105,8 @@ class LaunchPlan:
 
 @dataclass(frozen=True)
 class EngineVerdict:
+    """One engine's answer: verdict, findings and launch plan."""
+
     engine: str
     verdict: str
     errors: int
@@ -107,6 +115,8 @@ class EngineVerdict:
 
 @dataclass(frozen=True)
 class Advice:
+    """Everything `check` says about a model on this hardware."""
+
     verdict: str
     engine: str
     engine_version: str | None

@@ -19,6 +19,8 @@ _EXE = {"vllm": "vllm", "trtllm": "trtllm-serve", "llamacpp": "llama-server"}
 
 @dataclass(frozen=True)
 class EngineInfo:
+    """An engine the advisor knows, with the newest release its rules were written against."""
+
     name: str
     title: str
     newest_known: str

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class HardwareFacts:
+    """The machine being planned for: probed, or a named profile."""
+
     name: str  # profile id (gb10, h100, ...) or the GPU name NVML reports
     gpu_name: str | None
     gpus: int

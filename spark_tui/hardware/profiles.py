@@ -14,6 +14,8 @@ GIB = 1024**3
 
 @dataclass(frozen=True)
 class HardwareProfile:
+    """A known GPU or system, as shipped in hardware.toml."""
+
     id: str
     title: str
     compute_capability: str

@@ -170,6 +170,8 @@ def attention_layout(text: Fields) -> AttentionLayout | None:
 
 @dataclass(frozen=True)
 class MoeInfo:
+    """Mixture-of-experts shape: experts, how many are active, their size."""
+
     is_moe: bool
     num_experts: int | None
     experts_per_token: int | None

@@ -22,6 +22,8 @@ MAX_COUNT = 10**15  # parameter totals, downloads, likes: far above any real fig
 
 @dataclass(frozen=True)
 class ModelFacts:
+    """What the advisor knows about a checkpoint, read from its config and file list."""
+
     id: str
     revision: str | None
     source: str  # "hub" or "local"

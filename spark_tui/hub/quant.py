@@ -17,6 +17,8 @@ _MAX_BITS = 64
 
 @dataclass(frozen=True)
 class QuantInfo:
+    """The checkpoint's quantization: method, scheme and what could not be read."""
+
     method: str | None  # compressed-tensors, modelopt, mxfp4, awq, gptq, fp8, bitsandbytes, gguf, none
     scheme: str | None  # nvfp4 (W4A4), nvfp4a16, mxfp4, w4a16-int, w8a8-int, fp8, fp8-block, nf4, mixed, bf16...
     producer: str | None  # llm-compressor, modelopt 0.31.0, autoawq, ...

@@ -6,11 +6,13 @@ import re
 from dataclasses import dataclass
 
 _GGUF_PREFERENCE = ("Q4_K_M", "Q4_K_S", "Q5_K_M", "Q8_0", "MXFP4")
-_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
+_SHARD = r"-(\d{5})-of-(\d{5})\.gguf$"  # compiled on first use (re caches it)
 
 
 @dataclass(frozen=True)
 class WeightSummary:
+    """Which weight files a repo holds and how many bytes an engine will load."""
+
     weights_bytes: int | None
     weight_format: str | None
     formats: tuple[str, ...]
@@ -39,7 +41,7 @@ def summarise(files: list[tuple[str, int | None]]) -> WeightSummary:
     variants: dict[str, int] = {}
     first_file: dict[str, str] = {}
     for path, size in sorted(ggufs):
-        key = _SHARD.sub("", path)
+        key = re.sub(_SHARD, "", path)
         variants[key] = variants.get(key, 0) + (size or 0)
         first_file.setdefault(key, path)
     gguf_files = tuple((first_file[k], v) for k, v in variants.items())

@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 from spark_tui.rules.facts import FACT_KINDS
 from spark_tui.rules.model import Reference, Rule
 
-_COMPARE = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?(?:[eE]\d+)?)\s*$")
+_COMPARE = r"^\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?(?:[eE]\d+)?)\s*$"  # compiled on first use (re caches it)
 _OPS = {
     "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
@@ -27,6 +27,8 @@ _OPS = {
 
 @dataclass(frozen=True)
 class Finding:
+    """A rule that fired, with its text filled in from the facts."""
+
     rule: str
     severity: str
     title: str
@@ -65,7 +67,7 @@ def _matches(kind: str, expected: Any, actual: Any) -> bool | None:
                     return True
                 continue
             if all(
-                (m := _COMPARE.match(part)) and _OPS[m.group(1)](float(actual), float(m.group(2)))
+                (m := re.match(_COMPARE, part)) and _OPS[m.group(1)](float(actual), float(m.group(2)))
                 for part in str(option).split(",")
             ):
                 return True

@@ -31,6 +31,8 @@ from spark_tui.rules.evaluate import version_holds
 
 @dataclass(frozen=True)
 class Knob:
+    """A tuning setting rules may suggest, and the engine versions that read it."""
+
     names: tuple[str, ...]  # every spelling the engine accepts for it
     takes_value: bool = True
     honoured: str | None = None  # the engine versions that read it (a specifier); None: every release we know
@@ -88,11 +90,11 @@ ENV: dict[str, frozenset[str]] = {
 }
 
 # A number, a dtype or a backend name: no paths, spaces, shell syntax, or a leading '-' that could be a flag.
-_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:,+-]{0,63}$")
+_VALUE = r"^[A-Za-z0-9][A-Za-z0-9_.:,+-]{0,63}$"  # compiled on first use (re caches it)
 
 
 def plain_value(value: str) -> bool:
-    return bool(_VALUE.match(value))
+    return bool(re.match(_VALUE, value))
 
 
 def _knob(engine: str, name: str) -> Knob | None:

@@ -22,12 +22,14 @@ from spark_tui.paths import config_dir, data_dir
 BUILTIN = "builtin"
 MANIFEST = "knowledge.toml"
 POINTER = "active.json"
-SET_ID = re.compile(r"^\d{4}-\d{2}-\d{2}-[0-9a-f]{16}$")  # <as_of>-<content digest>: checked before it is a path
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SET_ID = r"^\d{4}-\d{2}-\d{2}-[0-9a-f]{16}$"  # <as_of>-<content digest>: checked before it is a path
+DATE = r"^\d{4}-\d{2}-\d{2}$"  # patterns compiled on first use (re caches them)
 
 
 @dataclass(frozen=True)
 class Knowledge:
+    """A rules set: its date, where it came from and where its files are."""
+
     as_of: str  # YYYY-MM-DD
     source: str  # "builtin", "hf:OWNER/NAME@SHA" or a folder path
     folder: Path  # the set: known-issues/, knowledge.toml, maybe engines.toml
@@ -56,6 +58,8 @@ class Knowledge:
 
 @dataclass(frozen=True)
 class SetEntry:
+    """One installed rules set, as named in active.json."""
+
     id: str
     as_of: str
     source: str
@@ -104,7 +108,7 @@ def read_manifest(path: Path) -> str:
 def _is_date(text: str) -> bool:
     import datetime
 
-    if not DATE.match(text):
+    if not re.match(DATE, text):
         return False
     try:
         datetime.date.fromisoformat(text)
@@ -125,7 +129,7 @@ def _entry(value: Any) -> SetEntry | None:
     if not isinstance(value, dict):
         return None
     set_id, as_of, source = value.get("id"), value.get("as_of"), value.get("source")
-    if not (isinstance(set_id, str) and SET_ID.match(set_id) and isinstance(as_of, str) and DATE.match(as_of)
+    if not (isinstance(set_id, str) and re.match(SET_ID, set_id) and isinstance(as_of, str) and re.match(DATE, as_of)
             and isinstance(source, str) and source):
         return None
     return SetEntry(set_id, as_of, source)

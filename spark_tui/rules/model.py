@@ -19,6 +19,8 @@ def generic(text: str) -> str:
 
 @dataclass(frozen=True)
 class Reference:
+    """An upstream issue, PR or document a rule rests on."""
+
     url: str
     label: str
     number: int | None = None
@@ -47,6 +49,8 @@ class LaunchSuggestion:
 
 @dataclass(frozen=True)
 class Rule:
+    """One known issue or caveat: when it applies, what it means, the fix and its evidence."""
+
     id: str
     title: str
     severity: str
@@ -80,6 +84,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class CatalogEntry:
+    """A model the catalog recommends, and why."""
+
     id: str
     use_case: str
     engine: str
@@ -90,6 +96,8 @@ class CatalogEntry:
 
 @dataclass
 class LoadResult:
+    """Rules that loaded, and one sentence per problem with those that did not."""
+
     rules: list[Rule] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "file:line: key: message"
     files: list[Path] = field(default_factory=list)

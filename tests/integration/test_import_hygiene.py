@@ -54,3 +54,43 @@ def test_textual_only_inside_the_tui_package():
         and re.search(r"^\s*(from|import)\s+textual", path.read_text(), re.MULTILINE)
     ]
     assert offenders == []
+
+
+def test_a_named_command_builds_only_its_own_parser_and_it_matches_the_full_one():
+    from spark_tui.cli import _COMMAND_GROUPS, build_parser
+
+    def shape(parser, command):
+        sub = next(a for a in parser._actions if a.dest == "command")
+        assert command in sub.choices, command
+        found = sub.choices[command]
+        def choices(action):  # a sub-command's choices are parsers: compare their names
+            return sorted(action.choices) if isinstance(action.choices, dict) else action.choices
+        return [(tuple(a.option_strings), a.dest, a.default, choices(a), a.nargs) for a in found._actions]
+
+    full = build_parser()
+    for command in _COMMAND_GROUPS:
+        only = build_parser(only=command)
+        assert shape(only, command) == shape(full, command), command
+    only_check = next(a for a in build_parser(only="check")._actions if a.dest == "command")
+    assert set(only_check.choices) == {"check"}
+
+
+def test_the_command_is_found_past_the_global_options():
+    from spark_tui.cli import _command_in
+
+    assert _command_in(["--hardware", "gb10", "check", "m"]) == "check"
+    assert _command_in(["--rules", "check", "hw"]) == "hw"  # "check" there is the value of --rules
+    assert _command_in(["--hardware=gb10", "ps"]) == "ps"
+    assert _command_in(["chek", "m"]) is None  # unknown: the full parser says what the commands are
+    assert _command_in(["--", "check"]) is None
+    assert _command_in([]) is None
+
+
+def test_warm_check_skips_the_other_commands_and_their_imports(cli, hub):
+    args = ("check", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--json")
+    assert cli(*args).code == 0
+    out = subprocess.run([sys.executable, "-c", PROBE.replace("m.split('.')[0] for m in", "m for m in"), *args],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1])["modules"])
+    assert {"spark_tui.pull_cli", "spark_tui.serve_cli", "spark_tui.rules_cli", "tomllib", "difflib",
+            "threading"}.isdisjoint(modules), modules
