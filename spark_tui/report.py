@@ -107,7 +107,9 @@ def advice_to_json(advice: Advice, knowledge: Knowledge | None = None) -> dict[s
             "kv_cache_dtype": mem.kv_cache_dtype, "block_size": mem.block_size,
             "max_model_len": mem.max_model_len, "max_model_len_fit": mem.max_model_len_fit,
             "max_model_len_source": mem.max_model_len_source, "max_num_batched_tokens": mem.max_num_batched_tokens,
-            "max_num_seqs": mem.max_num_seqs, "fits": mem.fits, "startup_free_bytes": mem.startup_free_bytes,
+            "max_num_seqs": mem.max_num_seqs, "fits": mem.fits, "tight": mem.tight,
+            "kv_cache_tokens_range": list(mem.kv_cache_tokens_range) if mem.kv_cache_tokens_range else None,
+            "max_model_len_safe": mem.max_model_len_safe, "startup_free_bytes": mem.startup_free_bytes,
             "startup_check_fails": mem.startup_check_fails, "assumptions": list(mem.assumptions),
         },
         "performance": {"decode_tokens_per_s_bound": perf.decode_tokens_per_s_bound,
@@ -205,6 +207,10 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False, know
     if mem is not None:
         tokens = f"{mem.kv_cache_tokens:,}" if mem.kv_cache_tokens is not None else "?"
         fits = {True: p("fits", "ok"), False: p("does not fit", "error"), None: "fit unknown"}[mem.fits]
+        if mem.fits and mem.tight:
+            fits = p(f"tight: fits by the estimate; sure to fit only up to {mem.max_model_len_safe:,}", "warning")
+        likely = (f" (likely {mem.kv_cache_tokens_range[0]:,}–{mem.kv_cache_tokens_range[1]:,})"
+                  if mem.kv_cache_tokens_range else "")
         length = {"given": "as given", "model": "the model's maximum",
                   "reduced": f"reduced from {mem.model_max_context} to fit"}[mem.max_model_len_source]
         out += [
@@ -212,7 +218,7 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False, know
             f"{_gib(mem.total_bytes)}, {mem.utilization_source})",
             f"         weights {_gib(mem.weights_bytes)} + overhead {_gib(mem.overhead_bytes)}"
             f" → KV cache {_gib(mem.kv_cache_bytes)}",
-            f"         KV cache holds {tokens} tokens",
+            f"         KV cache holds {tokens} tokens{likely}",
             f"         max-model-len {mem.max_model_len or '-'} ({length}): {fits}",
         ]
     if perf.decode_tokens_per_s_bound is not None:

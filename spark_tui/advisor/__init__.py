@@ -71,6 +71,7 @@ def rule_facts(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
         "gpu_memory_utilization_set": options.gpu_memory_utilization is not None,
         "max_model_len": memory.max_model_len if memory else options.max_model_len,
         "fits": memory.fits if memory else None,
+        "memory_tight": memory.tight if memory and memory.fits else None,
         "weights_fit": memory.weights_fit if memory else None,
         "startup_check_fails": memory.startup_check_fails if memory else None,
     }
@@ -92,6 +93,9 @@ def _context(model: ModelFacts, memory: MemoryPlan | None, facts: dict[str, Any]
             kv_cache_tokens=f"{memory.kv_cache_tokens:,}" if memory.kv_cache_tokens is not None else "?",
             max_model_len=f"{memory.max_model_len}" if memory.max_model_len else "?",
             max_model_len_fit=f"{memory.max_model_len_fit}" if memory.max_model_len_fit is not None else "?",
+            max_model_len_safe=f"{memory.max_model_len_safe}" if memory.max_model_len_safe is not None else "?",
+            kv_tokens_low=f"{memory.kv_cache_tokens_range[0]:,}" if memory.kv_cache_tokens_range else "?",
+            kv_tokens_high=f"{memory.kv_cache_tokens_range[1]:,}" if memory.kv_cache_tokens_range else "?",
             startup_free_gib=_gib(memory.startup_free_bytes),
             startup_requested_gib=_gib(memory.startup_requested_bytes),
         )

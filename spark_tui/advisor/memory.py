@@ -11,6 +11,7 @@ vllm/v1/core/kv_cache_utils.py; the version history is in the project's referenc
   tokens      = num_blocks × block_size, or for sliding-window models max_concurrency × max_model_len (newest)
 
 Assumptions (each stated in MemoryPlan.assumptions when it applies):
+- V0 (before v0.8) without chunked prefill (max_model_len ≤ 32K) profiles max(max_model_len, 2048) tokens at once.
 - Activation peak (the profile run): max_num_batched_tokens through the widest MLP/MoE buffers in bf16, plus the
   sampler's fp32 logits/probabilities/sort buffers for max_num_seqs rows (~20 B per vocab entry), plus 0.15 GiB of
   workspaces. Calibrated on a public RTX 3090 log (Qwen2.5-7B: 1.09 GiB measured, 1.08 GiB modelled).
@@ -23,6 +24,7 @@ Assumptions (each stated in MemoryPlan.assumptions when it applies):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from packaging.version import InvalidVersion, Version
 
@@ -33,6 +35,14 @@ from spark_tui.hub.facts import ModelFacts
 GIB = 1024**3
 _DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "half": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1,
                 "fp8_inc": 1, "int8": 1, "fp8_ds_mla": 1, "nvfp4": 0.5625}
+
+
+# vLLM's printed KV tokens ÷ the plan's, lowest and highest over the public start-up records that started
+# (tests/fixtures/vllm-startup; bench/memory_records.py): the plan was −9 % … +26 % off, i.e. vLLM printed
+# 0.796–1.10 × the plan. tests/unit/test_plan_vs_records.py fails if a record falls outside the band.
+KV_TOKENS_BAND = (0.79, 1.10)
+V0_END = Version("0.8")  # V1 became the default engine in v0.8.0
+V0_CHUNKED_ABOVE = 32768  # V0 turned chunked prefill on by itself for longer contexts
 
 
 def _version(text: str | None) -> Version:
@@ -170,6 +180,13 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
     default_tokens, default_seqs = batch_defaults(total, hardware.gpu_name, version)
     mnbt = options.max_num_batched_tokens or default_tokens
     seqs = options.max_num_seqs or default_seqs
+    profile_len = options.max_model_len or model.max_context or 0
+    if options.max_num_batched_tokens is None and _version(version) < V0_END and profile_len <= V0_CHUNKED_ABOVE:
+        # V0 without chunked prefill profiles one batch of max(max_model_len, 2048) tokens, so the activation
+        # peak grows with max_model_len (public RTX 3090 logs: +0.92 GiB from 20K to 29K tokens, Llama-3.1-8B).
+        mnbt = max(profile_len, 2048)
+        assumptions.append(f"vLLM before 0.8 (V0) profiles a {mnbt:,}-token batch (max_model_len) without chunked "
+                           "prefill")
 
     weights = math.ceil(model.weights_bytes / tp)
     layout = model.attention
@@ -207,27 +224,24 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
     num_blocks = kv_cache // (page_token_layer * block) // group
     need_for = lambda length: _blocks_needed(model, length, block, mnbt, group)  # noqa: E731
 
-    # Largest max_model_len whose single request fits (binary search; the model's own limit caps it).
-    ceiling = model_max or 10_000_000
-    lo, hi = 0, ceiling
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if need_for(mid) <= num_blocks:
-            lo = mid
-        else:
-            hi = mid - 1
-    fit_len = lo
+    # The plan's KV tokens are a central estimate; vLLM's own figure fell within this band of it on the public
+    # start-up records. "Fits" is claimed only when one request still fits at the band's low end.
+    sure_blocks = int(num_blocks * KV_TOKENS_BAND[0])
+    fit_len = _longest_fitting(need_for, num_blocks, model_max)
+    safe_len = _longest_fitting(need_for, sure_blocks, model_max)
 
     if options.max_model_len:
         mml, mml_source = options.max_model_len, "given"
     elif model_max and fit_len >= model_max:
         mml, mml_source = model_max, "model"
     else:
-        mml = (fit_len // 256) * 256 if fit_len >= 256 else fit_len
+        mml = (safe_len // 256) * 256 if safe_len >= 256 else safe_len
         mml_source = "reduced"
     fits = weights_fit and mml > 0 and need_for(mml) <= num_blocks
+    tight = fits and need_for(mml) > sure_blocks
     planned_len: int | None = mml if mml > 0 else None  # nothing fits: no length to recommend
     tokens = _reported_tokens(model, num_blocks, block, group, mml, mnbt, version)
+    tokens_range = (int(tokens * KV_TOKENS_BAND[0]), int(tokens * KV_TOKENS_BAND[1]))
 
     startup_free = startup_fails = None
     if hardware.source == "probe" and _version(version) >= Version("0.9.2"):
@@ -244,9 +258,22 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
         block_size=block, num_blocks=num_blocks, kv_cache_tokens=tokens, max_model_len=planned_len,
         max_model_len_fit=fit_len, max_model_len_source=mml_source, model_max_context=model_max,
         max_num_batched_tokens=mnbt, max_num_seqs=seqs, weights_fit=weights_fit, fits=fits,
+        tight=tight, kv_cache_tokens_range=tokens_range, max_model_len_safe=safe_len,
         startup_free_bytes=startup_free, startup_requested_bytes=requested if startup_free is not None else None,
         startup_check_fails=startup_fails, assumptions=tuple(assumptions),
     )
+
+
+def _longest_fitting(need_for: Callable[[int], int], blocks: int, model_max: int | None) -> int:
+    """Largest max_model_len whose single request fits in `blocks` (binary search; the model's limit caps it)."""
+    lo, hi = 0, model_max or 10_000_000
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if need_for(mid) <= blocks:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def _reported_tokens(model: ModelFacts, num_blocks: int, block: int, group: int, mml: int, mnbt: int,

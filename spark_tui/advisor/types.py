@@ -59,6 +59,9 @@ class MemoryPlan:
     max_num_seqs: int
     weights_fit: bool
     fits: bool | None
+    tight: bool = False  # fits by the central estimate, but not at the low end of kv_cache_tokens_range
+    kv_cache_tokens_range: tuple[int, int] | None = None  # where vLLM's own figure is expected to fall
+    max_model_len_safe: int | None = None  # longest context that fits at the range's low end
     startup_free_bytes: int | None = None
     startup_requested_bytes: int | None = None
     startup_check_fails: bool | None = None

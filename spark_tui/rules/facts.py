@@ -51,6 +51,7 @@ FACT_KINDS: dict[str, str] = {
     "gpu_memory_utilization_set": "bool",
     "max_model_len": "number",
     "fits": "bool",
+    "memory_tight": "bool",
     "weights_fit": "bool",
     "startup_check_fails": "bool",
 }
@@ -85,5 +86,5 @@ REFERENCE_STATES = ("open", "closed", "merged", "draft")  # a GitHub issue or pu
 CONTEXT_KEYS = (
     "moe_activation", "formats_text", "quant_scheme_text", "gpu_memory_utilization", "memory_gib", "budget_gib",
     "weights_gib", "overhead_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len", "max_model_len_fit",
-    "startup_free_gib", "startup_requested_gib",
+    "max_model_len_safe", "kv_tokens_low", "kv_tokens_high", "startup_free_gib", "startup_requested_gib",
 )

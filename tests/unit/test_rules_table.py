@@ -69,6 +69,7 @@ CASES: dict[str, tuple[dict, dict]] = {
     "vllm-mxfp4-marlin-eager-memory": ({**GB10, "quant_scheme": ["mxfp4"]}, {"quant_scheme": ["mxfp4"]}),
     "memory-weights-do-not-fit": ({"weights_fit": False, "fits": False}, {}),
     "memory-context-does-not-fit": ({"fits": False}, {"weights_fit": False, "fits": False}),
+    "memory-tight": ({"fits": True, "memory_tight": True}, {"fits": True, "memory_tight": False}),
     "trtllm-sm12x-attention-sinks": ({**TRT, **GB10, "model_type": "gpt_oss", "engine_version": "1.2.0rc0"},
                                      {**TRT, **GB10, "model_type": "gpt_oss", "engine_version": "1.2.0"}),
     "trtllm-sm12x-trtllmgen-moe": ({**TRT, **GB10, **MOE_GATED}, {**TRT, **MOE_GATED}),
