@@ -226,10 +226,13 @@ class SparkTuiApp(App[int]):
     def launch(self, argv: list[str], row: ModelRow) -> None:
         advice = row.advice
         env = dict(advice.launch.env) if advice and advice.launch else {}
-        self._launch_worker(argv, row.id, env)
+        from spark_tui.calibration import prediction  # what the plan expects, for calibration
+
+        self._launch_worker(argv, row.id, env, prediction(advice, argv) if advice else None)
 
     @work(thread=True, group="launch")
-    def _launch_worker(self, argv: list[str], model: str, env: dict[str, str]) -> None:
+    def _launch_worker(self, argv: list[str], model: str, env: dict[str, str],
+                       predicted: dict[str, Any] | None = None) -> None:
         from spark_tui.engines.runtime import resolve_runtime
         from spark_tui.engines.supervisor import Supervisor
         from spark_tui.settings import load_serve_settings
@@ -238,7 +241,7 @@ class SparkTuiApp(App[int]):
             runtime = resolve_runtime(load_serve_settings())
             options = dict(zip(argv[3::2], argv[4::2], strict=False))
             host, port = options.get("--host", "127.0.0.1"), int(options.get("--port", "8000"))
-            record = Supervisor().launch(model, "vllm", argv, env, host, port, runtime=runtime)
+            record = Supervisor().launch(model, "vllm", argv, env, host, port, runtime=runtime, prediction=predicted)
         except (SparkTuiError, ValueError) as exc:
             self.post_message(Notice(f"Not launched: {exc}", "error"))
             return
