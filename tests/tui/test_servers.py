@@ -85,8 +85,10 @@ async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
         await pilot.pause(0.3)
         detail = str(app.screen.query_one("#server-detail").render())
         assert "bench " in detail and "tok/s per stream" in detail and "% of the" in detail, detail
-        # The plan's KV tokens next to what the stand-in printed at start-up (the next check uses it).
+        # The plan's KV tokens next to what the stand-in printed at start-up; the model's own advice now uses it.
         assert "tokens predicted, 437,760 observed (plan " in detail, detail
+        memory = app.rows["RedHatAI/Qwen3-8B-NVFP4"].advice.memory
+        assert memory.source == "observed" and memory.kv_cache_tokens == 437_760, memory.assumptions
         await pilot.press("x")
         for _ in range(100):
             await pilot.pause(0.1)

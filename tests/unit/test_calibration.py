@@ -111,7 +111,8 @@ def test_v1_start_up_figures():
 
 def test_tensor_parallel_ranks_smallest_kv_largest_weights():
     lines = ["(Worker rank=0) Model loading took 30.1 GiB", "(Worker rank=1) Model loading took 30.4 GiB",
-             "(Worker rank=0) Available KV cache memory: 20.5 GiB", "(Worker rank=1) Available KV cache memory: 20.2 GiB"]
+             "(Worker rank=0) Available KV cache memory: 20.5 GiB",
+             "(Worker rank=1) Available KV cache memory: 20.2 GiB"]
     f = startup_figures(lines)
     assert f["weights_bytes"] == int(30.4 * GIB) and f["kv_cache_bytes"] == int(20.2 * GIB)
 
