@@ -91,7 +91,7 @@ def _add_planning(p: argparse.ArgumentParser, with_port: bool = True) -> None:
 
 # Which module adds each command's parser; `check` and `hw` are defined here.
 _COMMAND_GROUPS = {"check": "check", "hw": "hw", "rules": "rules", "serve": "serve", "ps": "serve", "logs": "serve",
-                   "stop": "serve", "bench": "serve", "pull": "pull", "cache": "pull"}
+                   "stop": "serve", "bench": "serve", "pull": "pull", "cache": "pull", "calibration": "calibration"}
 _GLOBAL_OPTIONS_WITH_VALUE = ("--hardware", "--rules")
 
 
@@ -150,6 +150,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from spark_tui.pull_cli import add_parsers as add_pull_parsers
 
         add_pull_parsers(sub)
+    if group in (None, "calibration"):
+        from spark_tui.calibration_cli import add_parsers as add_calibration_parsers
+
+        add_calibration_parsers(sub)
     return parser
 
 
@@ -215,7 +219,10 @@ def _advise(args: argparse.Namespace) -> Any:
         trust_remote_code=args.trust_remote_code,
     )
     newest = {name: info.newest_known for name, info in known_engines().items()}
-    return advise(model, hardware, options, rules.rules, engine_versions=newest)
+    from spark_tui.calibration import for_model  # what launches here printed: one more input, like the rules
+
+    observations = tuple(for_model(model.id)) if args.engine == "vllm" else ()
+    return advise(model, hardware, options, rules.rules, engine_versions=newest, observations=observations)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -279,6 +286,10 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
         from spark_tui import rules_cli
 
         return rules_cli.cmd_rules
+    if command == "calibration":
+        from spark_tui import calibration_cli
+
+        return calibration_cli.cmd_calibration
     if command == "serve":
         from spark_tui import serve_cli
 

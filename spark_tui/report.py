@@ -111,6 +111,7 @@ def advice_to_json(advice: Advice, knowledge: Knowledge | None = None) -> dict[s
             "kv_cache_tokens_range": list(mem.kv_cache_tokens_range) if mem.kv_cache_tokens_range else None,
             "max_model_len_safe": mem.max_model_len_safe, "startup_free_bytes": mem.startup_free_bytes,
             "startup_check_fails": mem.startup_check_fails, "assumptions": list(mem.assumptions),
+            **_observed_json(mem),
         },
         "performance": {"decode_tokens_per_s_bound": perf.decode_tokens_per_s_bound,
                         "bytes_per_token": perf.bytes_per_token, "at_context_tokens": perf.at_context_tokens},
@@ -120,6 +121,15 @@ def advice_to_json(advice: Advice, knowledge: Knowledge | None = None) -> dict[s
                            for s in launch.from_rules],  # what each rule added, so none of it is anonymous
         },
     }
+
+
+def _observed_json(mem: Any) -> dict[str, Any]:
+    """`source` ("plan" or "observed": a launch of this very setup here) and what that launch printed."""
+    o = mem.observed
+    return {"source": mem.source, "observed": None if o is None else {
+        "kv_cache_tokens": o.kv_cache_tokens, "kv_cache_bytes": o.kv_cache_bytes, "weights_bytes": o.weights_bytes,
+        "cudagraph_bytes": o.cudagraph_bytes, "engine_version": o.engine_version, "at": o.at, "server": o.server,
+        "outcome": o.outcome}}
 
 
 def hardware_to_json(h: HardwareFacts) -> dict[str, Any]:
@@ -221,6 +231,10 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False, know
             f"         KV cache holds {tokens} tokens{likely}",
             f"         max-model-len {mem.max_model_len or '-'} ({length}): {fits}",
         ]
+        if mem.observed is not None:  # this very setup ran here: what it printed, not what the model predicts
+            ran = "started" if mem.observed.outcome == "started" else p("did not fit here", "error")
+            out.append(f"         observed on this machine on {mem.observed.at[:10]} ({mem.observed.server}, "
+                       f"vLLM {mem.observed.engine_version or '?'}): {ran}")
     if perf.decode_tokens_per_s_bound is not None:
         out += [
             f"Speed    ≤ {perf.decode_tokens_per_s_bound:.0f} tok/s decode, one stream, "

@@ -73,9 +73,11 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
         for note in plan.notes:  # e.g. what a rule added to the command, and which rule
             sys.stderr.write(f"spark-tui: note: {note}\n")
         return 0
+    from spark_tui.calibration import prediction
+
     supervisor = Supervisor()
     record = supervisor.launch(advice.model.id, "vllm", argv, dict(plan.env), args.host, args.port, args.name,
-                               runtime=runtime, api_key=args.api_key)
+                               runtime=runtime, api_key=args.api_key, prediction=prediction(advice, plan.argv))
     print(f"{record.name} {record.url}")
     if args.wait is None:
         return 0

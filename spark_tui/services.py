@@ -43,6 +43,7 @@ class Services:
     pull: Callable[[Any, Any, Any], Any] = lambda plan, progress, cancel: _pull(plan, progress, cancel)
     scan_cache: Callable[[Any, list], Any] = lambda hardware, rules: _scan_cache(hardware, rules)  # disk
     delete_cached: Callable[[list], int] = lambda revisions: _delete_cached(revisions)  # disk
+    observations: Callable[[], list] = lambda: _observations()  # what launches here printed (disk: a worker)
 
 
 def _plan_download(model: str) -> Any:
@@ -61,6 +62,13 @@ def _scan_cache(hardware: Any, rules: list) -> Any:
     from spark_tui.downloads.cache_view import listing
 
     return listing(hardware, rules)
+
+
+def _observations() -> list:
+    from spark_tui import calibration
+
+    calibration.settle()
+    return calibration.load()
 
 
 def _delete_cached(revisions: list) -> int:

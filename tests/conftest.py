@@ -29,6 +29,7 @@ def hub(hub_server: HubEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("SPARK_TUI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SPARK_TUI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("SPARK_TUI_STATE_DIR", str(tmp_path / "state"))  # launches here teach only this test's checks
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("SPARK_TUI_HUB_TIMEOUT", "5")
     for name in ("HF_TOKEN", "HF_HUB_OFFLINE", "SPARK_TUI_RULES", "HF_HUB_DISABLE_XET"):

@@ -132,19 +132,41 @@ def _verdict(model: ModelFacts, findings: list[Finding], unknowns: list[str]) ->
     return "ok"
 
 
-def _assess(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
-            rules: list[Rule]) -> tuple[str, list[Finding], MemoryPlan | None, list[str]]:
+def _assess(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rules: list[Rule],
+            observations: tuple[Any, ...] = ()) -> tuple[str, list[Finding], MemoryPlan | None, list[str]]:
     memory = plan_memory(model, hardware, options)
     facts = rule_facts(model, hardware, options, memory)
     findings = evaluate(rules, facts, _context(model, memory, facts))
+    if observations and memory is not None and options.engine == "vllm":
+        memory, findings = _calibrated(model, hardware, options, rules, memory, findings, observations)
     unknowns = _unknowns(model, hardware, memory)
     return _verdict(model, findings, unknowns), findings, memory, unknowns
 
 
+def _calibrated(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rules: list[Rule],
+                memory: MemoryPlan, findings: list[Finding], observations: tuple[Any, ...],
+                ) -> tuple[MemoryPlan, list[Finding]]:
+    """The plan after what earlier launches here showed (spark_tui.calibration), and the findings on it. The setup
+    is read from the launch plan's argv, as it was for the launch (a rule's --enforce-eager counts)."""
+    from spark_tui import calibration  # (imported here: calibration reads the advisor's types)
+
+    argv = launch_plan(model, options, memory, findings).argv
+    key = calibration.setup_key(model.id, model.revision, options.engine, options.engine_version, hardware, argv,
+                                memory)
+    used = calibration.calibrate(memory, key, observations)
+    if used is memory:
+        return memory, findings
+    facts = rule_facts(model, hardware, options, used)
+    findings = evaluate(rules, facts, _context(model, used, facts))
+    refused = calibration.observed_finding(used)
+    return used, ([refused] if refused else []) + findings
+
+
 def advise(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rules: list[Rule],
-           engine_versions: dict[str, str] | None = None) -> Advice:
-    """Advice for `options.engine`, plus a verdict for each engine (others at `engine_versions`)."""
-    verdict, findings, memory, unknowns = _assess(model, hardware, options, rules)
+           engine_versions: dict[str, str] | None = None, observations: tuple[Any, ...] = ()) -> Advice:
+    """Advice for `options.engine`, plus a verdict for each engine (others at `engine_versions`). `observations`:
+    what launches on this machine printed (spark_tui.calibration.for_model), as plain data."""
+    verdict, findings, memory, unknowns = _assess(model, hardware, options, rules, observations)
     summary = []
     for engine in ENGINES:
         if engine == options.engine:

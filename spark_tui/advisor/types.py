@@ -33,6 +33,20 @@ class PlanOptions:
 
 
 @dataclass(frozen=True)
+class ObservedMemory:
+    """What a launch of the same plan printed on this machine (spark_tui.calibration), when the plan uses it."""
+
+    outcome: str  # started, refused_kv (vLLM refused: the KV cache is too small), oom
+    kv_cache_tokens: int | None
+    kv_cache_bytes: int | None
+    weights_bytes: int | None
+    cudagraph_bytes: int | None
+    engine_version: str | None
+    at: str  # ISO time of the launch
+    server: str
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
     """Per GPU, as vLLM reports it. Sizes in bytes."""
 
@@ -66,6 +80,9 @@ class MemoryPlan:
     startup_requested_bytes: int | None = None
     startup_check_fails: bool | None = None
     assumptions: tuple[str, ...] = ()
+    source: str = "plan"  # "observed": a launch with the same model, engine, hardware and options printed these
+    observed: ObservedMemory | None = None
+    planned: MemoryPlan | None = None  # the model's own plan, when an observation changed this one
 
 
 @dataclass(frozen=True)

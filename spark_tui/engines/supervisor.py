@@ -48,6 +48,7 @@ class ServerStatus:
     prompt_tokens_per_s: float | None = None
     last_lines: list[str] = field(default_factory=list)
     bench: dict[str, Any] | None = None  # the last `spark-tui bench` (or the app's b) result, with "at"
+    kv_tokens: tuple[int | None, int | None] | None = None  # (predicted, observed) KV tokens of its launch
 
     def to_json(self) -> dict[str, Any]:
         m = self.metrics
@@ -63,6 +64,8 @@ class ServerStatus:
             "kv_cache_usage": None if m is None else m.kv_cache_usage,
             "exit_code": self.exit_code, "diagnosis": self.diagnosis, "log": self.record.log or None,
             "external": self.record.external, "bench": self.bench,
+            "kv_cache_tokens": None if self.kv_tokens is None else dict(zip(("predicted", "observed"),
+                                                                           self.kv_tokens, strict=True)),
         }
 
 
@@ -152,10 +155,11 @@ class Supervisor:
 
     def launch(self, model: str, engine: str, argv: list[str], env: dict[str, str], host: str, port: int,
                name: str | None = None, runtime: VllmRuntime | None = None,
-               api_key: str | None = None) -> ServerRecord:
+               api_key: str | None = None, prediction: dict[str, Any] | None = None) -> ServerRecord:
         """Start `argv` (the plan's `vllm serve …`, run by `runtime`; as given when there is none), detached.
         `api_key` reaches vLLM as VLLM_API_KEY in its environment, never in argv, the record or the log; it is kept
-        for our own health checks and bench in a file only this user can read."""
+        for our own health checks and bench in a file only this user can read. `prediction` (calibration.prediction):
+        what the plan expected; kept so the figures its log prints become an observation."""
         validate.port(port)
         if name is not None:
             validate.server_name(name)
@@ -180,6 +184,7 @@ class Supervisor:
             (self.root / "metrics" / f"{name}.json").unlink(missing_ok=True)
             (self.root / "bench" / f"{name}.json").unlink(missing_ok=True)  # a new server: old results no longer hold
             with open(log, "ab") as out:
+                log_offset = out.tell()  # this launch's output starts here (a log is kept across launches)
                 out.write(f"--- spark-tui: {' '.join(argv)}\n".encode())
                 out.flush()
                 marker = {processes.MARKER: self._marker(name)}
@@ -196,6 +201,12 @@ class Supervisor:
                                   container=container_name(name) if in_container else None,
                                   docker=runtime.executable if in_container and runtime else None,
                                   image=runtime.image if in_container and runtime else None)
+            (self.root / "calibration" / "launches" / f"{name}.json").unlink(missing_ok=True)
+            if prediction is not None:
+                from spark_tui import calibration
+
+                with contextlib.suppress(OSError):  # worth having, never worth failing a launch for
+                    calibration.note_launch(self.root, name, prediction, log, log_offset, record.started_at)
             try:
                 self._save(record)
             except StateWriteError:
@@ -233,6 +244,26 @@ class Supervisor:
         progress = startup_progress(lines)
         status = ServerStatus(record, "starting", progress, uptime, exit_code, diagnosis, last_lines=lines[-20:],
                               bench=self._cached_json(self.root / "bench" / f"{record.name}.json"))
+        self._state(record, status, alive, exit_code, progress, answering, sample_metrics)
+        self._calibrate(status)
+        return status
+
+    def _calibrate(self, status: ServerStatus) -> None:
+        """Once a launch is over start-up (ready, or ended), its printed figures become an observation; the status
+        carries its predicted and observed KV tokens."""
+        path = self.root / "calibration" / "launches" / f"{status.record.name}.json"
+        launch = self._cached_json(path)
+        if launch is None:
+            return
+        from spark_tui import calibration  # (the advisor's types: only for a server launched from a plan)
+
+        if not launch.get("settled") and status.state in ("ready", "failed", "exited", "stopped"):
+            calibration.settle(self.root, [status.record.name])
+            launch = self._cached_json(path)
+        status.kv_tokens = calibration.kv_line(launch)
+
+    def _state(self, record: ServerRecord, status: ServerStatus, alive: bool, exit_code: int | None,
+               progress: str, answering: bool, sample_metrics: bool) -> ServerStatus:
         if record.damaged:
             status.state, status.uptime_s = "damaged", None
             status.progress = (f"its record is damaged; spark-tui stop {record.name} ends it" if alive else

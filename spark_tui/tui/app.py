@@ -22,7 +22,15 @@ from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.services import Services
 from spark_tui.tui.background import in_daemon_thread
 from spark_tui.tui.download_state import DownloadManager
-from spark_tui.tui.messages import CacheScanned, FactsLoaded, HardwareProbed, Notice, SearchFinished, ServersPolled
+from spark_tui.tui.messages import (
+    CacheScanned,
+    FactsLoaded,
+    HardwareProbed,
+    Notice,
+    ObservationsLoaded,
+    SearchFinished,
+    ServersPolled,
+)
 from spark_tui.tui.model_state import ModelRow
 from spark_tui.tui.server_state import ServersSnapshot, ServerView
 
@@ -58,6 +66,7 @@ class SparkTuiApp(App[int]):
         self._poll_servers = poll_servers  # tests that feed recorded samples turn the live polling off
         self._polls = 0
         self._external: list = []  # vLLM servers found listening that spark-tui did not start
+        self.observations: tuple = ()  # what launches here printed at start-up: the plans use them
         self._supervisor: Any = None  # one for the app's life: it caches what it read of the logs
         self.downloads = DownloadManager(services.plan_download, services.pull, self._notify_from_thread)
         self.cache_listing: Any = None  # the local model cache, once scanned
@@ -89,6 +98,7 @@ class SparkTuiApp(App[int]):
             self.set_interval(10, self.probe_hardware)
         for row in list(self.rows.values()):
             self.load_model(row.id)
+        self.load_observations()
         if self.rule_problems:
             self.notify("\n".join(self.rule_problems[:5]), title="Rules file problems", severity="error",
                         timeout=15)
@@ -101,6 +111,19 @@ class SparkTuiApp(App[int]):
         except Exception:  # NVML trouble is never fatal: plan for a profile instead
             found = None
         self.post_message(HardwareProbed(found))
+
+    @work(thread=True, exclusive=True, group="calibration")
+    def load_observations(self) -> None:
+        try:
+            found = tuple(self.services.observations())
+        except Exception:  # calibration is worth having, never worth a broken screen
+            return
+        self.post_message(ObservationsLoaded(found))
+
+    def on_observations_loaded(self, message: ObservationsLoaded) -> None:
+        if message.observations != self.observations:
+            self.observations = message.observations
+            self.recompute()
 
     # Hub workers are async and await daemon threads (see tui/background.py): quitting never waits on a stuck Hub.
     @work(group="facts")
@@ -210,6 +233,10 @@ class SparkTuiApp(App[int]):
 
     def on_servers_polled(self, message: ServersPolled) -> None:
         snapshot = message.snapshot
+        if any(s.kv_tokens and s.kv_tokens[1] is not None and (
+                s.record.name not in self.servers or self.servers[s.record.name].status.kv_tokens != s.kv_tokens)
+               for s in snapshot.statuses):
+            self.load_observations()  # a launch just said what it took: the plans learn it
         names = set()
         for status in snapshot.statuses:
             name = status.record.name
@@ -226,10 +253,13 @@ class SparkTuiApp(App[int]):
     def launch(self, argv: list[str], row: ModelRow) -> None:
         advice = row.advice
         env = dict(advice.launch.env) if advice and advice.launch else {}
-        self._launch_worker(argv, row.id, env)
+        from spark_tui.calibration import prediction  # what the plan expects, for calibration
+
+        self._launch_worker(argv, row.id, env, prediction(advice, argv) if advice else None)
 
     @work(thread=True, group="launch")
-    def _launch_worker(self, argv: list[str], model: str, env: dict[str, str]) -> None:
+    def _launch_worker(self, argv: list[str], model: str, env: dict[str, str],
+                       predicted: dict[str, Any] | None = None) -> None:
         from spark_tui.engines.runtime import resolve_runtime
         from spark_tui.engines.supervisor import Supervisor
         from spark_tui.settings import load_serve_settings
@@ -238,7 +268,7 @@ class SparkTuiApp(App[int]):
             runtime = resolve_runtime(load_serve_settings())
             options = dict(zip(argv[3::2], argv[4::2], strict=False))
             host, port = options.get("--host", "127.0.0.1"), int(options.get("--port", "8000"))
-            record = Supervisor().launch(model, "vllm", argv, env, host, port, runtime=runtime)
+            record = Supervisor().launch(model, "vllm", argv, env, host, port, runtime=runtime, prediction=predicted)
         except (SparkTuiError, ValueError) as exc:
             self.post_message(Notice(f"Not launched: {exc}", "error"))
             return
@@ -326,8 +356,9 @@ class SparkTuiApp(App[int]):
             return
         versions = {e.name: e.version or e.newest_known or "" for e in self.services.engines}
         try:
+            seen = tuple(o for o in self.observations if o.model == row.facts.id) if self.engine == "vllm" else ()
             row.advice = advise(row.facts, self.hardware, self.options_for(row), self.services.rules.rules,
-                                engine_versions=versions)
+                                engine_versions=versions, observations=seen)
         except SparkTuiError as exc:
             row.advice, row.error = None, str(exc)
 

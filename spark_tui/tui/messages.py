@@ -41,6 +41,14 @@ class ServersPolled(Message):
         self.snapshot = snapshot
 
 
+class ObservationsLoaded(Message):
+    """The calibration store (spark_tui.calibration): what launches on this machine printed at start-up."""
+
+    def __init__(self, observations: tuple) -> None:
+        super().__init__()
+        self.observations = observations
+
+
 class Notice(Message):
     """A sentence from a worker for the user (launch, stop)."""
 

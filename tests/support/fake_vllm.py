@@ -7,6 +7,13 @@ real counters). Behaviour is set through environment variables:
   FAKE_VLLM_CRASH="line"       print this line (after the loading lines) and exit 1
   FAKE_VLLM_HANG=1             print the loading lines, then never become ready
   FAKE_VLLM_VERSION=0.28.0     what `vllm --version` prints
+  FAKE_VLLM_WEIGHTS_GIB=5.4321  the start-up figures it prints: "Model loading took X GiB",
+  FAKE_VLLM_KV_GIB=60.12        "Available KV cache memory: X GiB",
+  FAKE_VLLM_KV_TOKENS=437760    "GPU KV cache size: N tokens",
+  FAKE_VLLM_CUDAGRAPH_GIB=0.53  "Graph capturing finished in 5 secs, took X GiB" (not printed unless set)
+  FAKE_VLLM_FAIL_KV=1          refuse to start as vLLM does when one request of max-model-len does not fit the KV
+                               cache (the ValueError, after the weights and KV figures), exit 1
+  FAKE_VLLM_FAIL_OOM=1         "torch.OutOfMemoryError: CUDA out of memory" after the weights, exit 1
 
 Run as: python tests/support/fake_vllm.py serve MODEL --host 127.0.0.1 --port 8000 [any vLLM flags]
 """
@@ -48,15 +55,28 @@ def main(argv: list[str]) -> int:
     log(f"non-default args: {options}")
     log(f"Loading weights for {model}")
     time.sleep(delay / 2)
-    log("Model loading took 5.4321 GiB and 3.210000 seconds")
-    log("Available KV cache memory: 60.12 GiB")
-    log("GPU KV cache size: 437,760 tokens")
+    env = os.environ.get
+    log(f"Model loading took {env('FAKE_VLLM_WEIGHTS_GIB', '5.4321')} GiB and 3.210000 seconds")
+    if env("FAKE_VLLM_FAIL_OOM"):
+        print("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.", flush=True)
+        return 1
+    log(f"Available KV cache memory: {env('FAKE_VLLM_KV_GIB', '60.12')} GiB")
+    if env("FAKE_VLLM_FAIL_KV"):
+        length = options.get("--max-model-len", "40960")
+        print(f"ValueError: To serve at least one request with the model's max seq len ({length}), 9.99 GiB KV cache "
+              f"is needed, which is larger than the available KV cache memory ({env('FAKE_VLLM_KV_GIB', '60.12')} "
+              "GiB). Based on the available memory, the estimated maximum model length is 2048. Try increasing "
+              "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.", flush=True)
+        return 1
+    log(f"GPU KV cache size: {int(env('FAKE_VLLM_KV_TOKENS', '437760')):,} tokens")
     log("Maximum concurrency for 40,960 tokens per request: 10.69x")
     if os.environ.get("FAKE_VLLM_CRASH"):
         print(os.environ["FAKE_VLLM_CRASH"], flush=True)
         return 1
     log("Capturing CUDA graphs (mixed prefill-decode, PIECEWISE)")
     time.sleep(delay / 2)
+    if env("FAKE_VLLM_CUDAGRAPH_GIB"):
+        log(f"Graph capturing finished in 5 secs, took {env('FAKE_VLLM_CUDAGRAPH_GIB')} GiB")
     if os.environ.get("FAKE_VLLM_HANG"):
         while True:
             time.sleep(3600)

@@ -85,6 +85,10 @@ async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
         await pilot.pause(0.3)
         detail = str(app.screen.query_one("#server-detail").render())
         assert "bench " in detail and "tok/s per stream" in detail and "% of the" in detail, detail
+        # The plan's KV tokens next to what the stand-in printed at start-up; the model's own advice now uses it.
+        assert "tokens predicted, 437,760 observed (plan " in detail, detail
+        memory = app.rows["RedHatAI/Qwen3-8B-NVFP4"].advice.memory
+        assert memory.source == "observed" and memory.kv_cache_tokens == 437_760, memory.assumptions
         await pilot.press("x")
         for _ in range(100):
             await pilot.pause(0.1)
@@ -111,7 +115,8 @@ def recorded_snapshot(t0: float = 1_800_000_000.0) -> list[ServersSnapshot]:
                  "itl_ms": {"p50": 20.1, "p90": 21.0, "p99": 24.3}, "output_tokens_per_s": 98.4,
                  "per_stream_tokens_per_s": 49.6, "bound_tokens_per_s": 57.0, "percent_of_bound": 87.0,
                  "wall_s": 5.3, "at": time.time() - 150}  # "2 min ago"
-        status = ServerStatus(record, "ready", "serving", 600.0 + i, None, [], last_lines=lines, bench=bench)
+        status = ServerStatus(record, "ready", "serving", 600.0 + i, None, [], last_lines=lines, bench=bench,
+                              kv_tokens=(455_120, 437_760))
         sample = MetricsSample(t0 + i, 1000 + 95.0 * i * i / 4, 300 + 40.0 * i, 2, 1, 0.12 + 0.01 * i,
                                0.8, 4, 2.0, 100)
         snapshots.append(ServersSnapshot([status], {record.name: sample}, [gpu]))

@@ -211,6 +211,8 @@ def detail_text(view: ServerView, gpus: list[GpuSample]) -> Text:
         text.append("found listening; not started by spark-tui, so x leaves it alone\n", style="dim")
     if s.bench:
         text.append(bench_line(s.bench) + "\n")
+    if s.kv_tokens and s.kv_tokens[0] is not None:
+        text.append(kv_tokens_line(*s.kv_tokens) + "\n")
     for item in s.diagnosis:
         text.append("known issue ", style="bold red" if s.state == "failed" else "yellow")
         text.append(f"[{item['rule']}] {item['title']}\n")
@@ -232,3 +234,11 @@ def bench_line(bench: dict) -> str:
     if bench.get("failed"):
         line += f" · {bench['failed']} failed"
     return line
+
+
+def kv_tokens_line(predicted: int, observed: int | None) -> str:
+    """What the plan said the KV cache would hold, and what vLLM said at start-up (the next check uses it)."""
+    if observed is None:
+        return f"KV cache: {predicted:,} tokens predicted; vLLM's figure comes at start-up"
+    error = (predicted - observed) / observed * 100 if observed else 0.0
+    return f"KV cache: {predicted:,} tokens predicted, {observed:,} observed (plan {error:+.1f} %)"
