@@ -300,6 +300,9 @@ def observed_plan(memory: MemoryPlan, obs: Observation) -> MemoryPlan:
         cudagraph_bytes=memory.cudagraph_bytes if o.get("cudagraph_bytes") is None else int(o["cudagraph_bytes"]),
         max_model_len_fit=o.get("max_model_len_fit") or memory.max_model_len_fit,
         weights_fit=started or weights is not None or obs.outcome == "refused_kv", fits=started,
+        # What vLLM printed is no estimate: no spread around it, and nothing "tight" about a setup that ran.
+        kv_cache_tokens_range=None if o.get("kv_cache_tokens") is None else (o["kv_cache_tokens"],) * 2,
+        tight=False, max_model_len_safe=(o.get("max_model_len_fit") or memory.max_model_len_fit) if started else None,
         assumptions=(*memory.assumptions, note),
         observed=ObservedMemory(outcome=obs.outcome, kv_cache_tokens=o.get("kv_cache_tokens"),
                                 kv_cache_bytes=kv_bytes, weights_bytes=weights,
@@ -344,6 +347,15 @@ def corrected_plan(memory: MemoryPlan, obs: Observation, options: dict[str, Any]
     fits = memory.fits
     if fits is not None and memory.max_model_len:
         fits = weights_fit and tokens is not None and tokens >= memory.max_model_len
+    # The corrected figure keeps the table's spread (a measurement at other options is not one at these), moved with
+    # the cache; "tight" and the safe length follow it as in the plan.
+    low_high = memory.kv_cache_tokens_range
+    if low_high is not None and scale is not None:
+        low_high = (int(low_high[0] * scale), int(low_high[1] * scale))
+    safe = memory.max_model_len_safe
+    if safe is not None and scale is not None:
+        safe = min(int(safe * scale), memory.model_max_context or int(safe * scale))
+    tight = bool(fits) and safe is not None and memory.max_model_len is not None and memory.max_model_len > safe
     changed = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in obs.options.items() if v != (options or {}).get(k))
     note = (f"corrected by server {obs.server} on this machine on {_date(obs)} (it had {changed or 'other options'}): "
             f"engine overhead {memory.overhead_bytes / GIB:.2f} → {overhead / GIB:.2f} GiB, weights "
@@ -351,7 +363,8 @@ def corrected_plan(memory: MemoryPlan, obs: Observation, options: dict[str, Any]
             f"{memory.kv_cache_bytes / GIB:.2f} → {kv_bytes / GIB:.2f} GiB")
     return replace(memory, planned=memory.planned or memory, weights_bytes=weights, overhead_bytes=overhead,
                    kv_cache_bytes=kv_bytes, kv_cache_tokens=tokens, num_blocks=blocks, max_model_len_fit=fit,
-                   weights_fit=weights_fit, fits=fits, assumptions=(*memory.assumptions, note))
+                   weights_fit=weights_fit, fits=fits, kv_cache_tokens_range=low_high, tight=tight,
+                   max_model_len_safe=safe, assumptions=(*memory.assumptions, note))
 
 
 def observed_finding(memory: MemoryPlan) -> Any:

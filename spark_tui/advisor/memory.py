@@ -12,9 +12,14 @@ vllm/v1/core/kv_cache_utils.py; the version history is in the project's referenc
 
 Assumptions (each stated in MemoryPlan.assumptions when it applies):
 - V0 (before v0.8) without chunked prefill (max_model_len ≤ 32K) profiles max(max_model_len, 2048) tokens at once.
-- Activation peak (the profile run): max_num_batched_tokens through the widest MLP/MoE buffers in bf16, plus the
-  sampler's fp32 logits/probabilities/sort buffers for max_num_seqs rows (~20 B per vocab entry), plus 0.15 GiB of
-  workspaces. Calibrated on a public RTX 3090 log (Qwen2.5-7B: 1.09 GiB measured, 1.08 GiB modelled).
+- Activation peak (the profile run), fitted on the public start-up records (tests/fixtures/vllm-startup):
+  * layers: each batched token holds the MLP's gate/up output, its activation and the residual/normed hidden
+    copies, 2 × (3 × intermediate/TP + 3 × hidden) bytes (Llama-3.1-8B, V0: +0.92 GiB from 20K to 29K tokens,
+    modelled +0.93), plus the fused-MoE caches for top-k experts;
+  * V0 adds the bf16 logits of one token per sequence; V1 runs the sampler after the model, on max_num_seqs fp32
+    rows, so its peak is the larger of the two plus 0.15 GiB of workspaces. The sampler costs ~38 B per vocab
+    entry while the profiling sampler sorted for top-k/top-p (before v0.17; 2025 logs: gpt-oss-120b, gemma-3-4b)
+    and ~16 B once the Triton kernel replaced the sort (v0.17+; 2026 logs: Qwen3-8B, gpt-oss-20b, Gemma-4-26B).
 - Non-torch growth after the start-up snapshot: 0.25 GiB at TP1; NCCL/custom all-reduce buffers at TP>1.
 - CUDA graphs (v0.21+, subtracted up front): 0.3 GiB + 12 MiB per layer, doubled for MoE; public logs show
   0.2–1.3 GiB for ≤30B dense models. Before v0.21 graphs come out of the (1 − utilization) headroom.
@@ -37,10 +42,12 @@ _DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "half": 2, "fp8": 1, "fp
                 "fp8_inc": 1, "int8": 1, "fp8_ds_mla": 1, "nvfp4": 0.5625}
 
 
-# vLLM's printed KV tokens ÷ the plan's, lowest and highest over the public start-up records that started
-# (tests/fixtures/vllm-startup; bench/memory_records.py): the plan was −9 % … +26 % off, i.e. vLLM printed
-# 0.796–1.10 × the plan. tests/unit/test_plan_vs_records.py fails if a record falls outside the band.
-KV_TOKENS_BAND = (0.79, 1.10)
+# Where vLLM's own KV tokens fall around the plan's, learnt from the public start-up records
+# (tests/fixtures/vllm-startup; bench/memory_records.py): the whole plan's KV memory was 0.974–1.034 × what vLLM
+# printed, and the layout's tokens for a given memory 0.906–1.001 × (hybrid Qwen3.6 pages the worst); the band is
+# the product of the two spreads, rounded outward. tests/unit/test_plan_vs_records.py fails if a record falls
+# outside it or it is wider than the records need.
+KV_TOKENS_BAND = (0.88, 1.04)
 V0_END = Version("0.8")  # V1 became the default engine in v0.8.0
 V0_CHUNKED_ABOVE = 32768  # V0 turned chunked prefill on by itself for longer contexts
 
@@ -115,14 +122,69 @@ def _block_size(model: ModelFacts, hardware: HardwareFacts) -> int:
     return 16
 
 
-def _activation_bytes(model: ModelFacts, tokens: int, seqs: int, hidden: int, qkv: int) -> int:
+# The profile run's dummy sampler asks for top-k/top-p from v0.8.0 (vLLM PR #13594) on. Until v0.16 that path
+# sorted the fp32 logits; v0.17.0 made the in-place Triton top-k/top-p kernel the default (PR #33538), leaving
+# ~16 B per entry (bf16 logits, fp32 copy, probabilities, scratch). Model Runner V2 (default for more models from
+# v0.22) profiles a smaller sampler still; the records do not yet show it, so the V1 figure stays (conservative).
+SAMPLER_SORT_END = Version("0.17")
+SAMPLER_BYTES_SORTED = 38  # fp32 logits, probabilities, sorted values and int64 indices per vocab entry
+SAMPLER_BYTES = 16
+
+
+def _activation_bytes(model: ModelFacts, tokens: int, seqs: int, hidden: int, tp: int, version: Version) -> int:
     dense = model.intermediate_size or 0
     expert = model.moe_intermediate_size or 0
-    act = tokens * (2 * max(dense, expert) + qkv + 3 * hidden) * 2
+    widest = max(dense, expert) / tp  # column-parallel: each rank holds its slice of the MLP
+    layers = tokens * (3 * widest + 3 * hidden) * 2
     if model.moe and model.experts_per_token:
-        act += tokens * model.experts_per_token * (2 * expert + hidden) * 2 * 2  # fused-MoE intermediate caches
-    act += min(tokens, seqs) * (model.vocab_size or 0) * 20
-    return int(act + 0.15 * GIB)
+        layers += tokens * model.experts_per_token * (2 * expert / tp + hidden) * 2 * 2  # fused-MoE caches
+    vocab = model.vocab_size or 0
+    rows = min(tokens, seqs)
+    if version < V0_END:  # V0: logits of each sequence's last token, in bf16, on top of the layers' peak
+        return int(layers + rows * vocab * 2)
+    per_entry = SAMPLER_BYTES_SORTED if version < SAMPLER_SORT_END else SAMPLER_BYTES
+    return int(max(layers, rows * vocab * per_entry) + 0.15 * GIB)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _mxfp4_expert_bytes(experts: int, inter: int, hidden: int) -> int:
+    # One layer's MXFP4 experts as vLLM allocates them: fused gate/up (2 × inter rows) and down projections,
+    # 4-bit blocks, one scale byte per 32 values and bf16 biases.
+    gate_up = 2 * inter * (hidden // 2 + hidden // 32 + 2)
+    down = hidden * (inter // 2 + inter // 32 + 2)
+    return experts * (gate_up + down)
+
+
+def mxfp4_padding_bytes(model: ModelFacts, hardware: HardwareFacts) -> int:
+    """Bytes vLLM adds to MXFP4 MoE weights when it runs them through Marlin, which pads each expert's width to
+    a multiple of 128 and the hidden size to 256 (vllm/model_executor/layers/quantization/mxfp4.py).
+
+    Marlin is the only MXFP4 MoE kernel on Ampere/Ada; on Hopper it is the fallback when the Triton kernels are
+    not installed (a public H100 log printed 65.97 GiB for gpt-oss-120b's 60.77 GiB of files: Marlin's padding
+    exactly), and GB10/RTX Blackwell runs MXFP4 through Marlin too (vLLM #37030). Blackwell datacenter GPUs
+    (10.x) use FlashInfer kernels with their own layout, not modelled: no padding is added there."""
+    if model.quantization.method != "mxfp4" or not model.moe:
+        return 0
+    cc = hardware.compute_capability or ""
+    if cc.startswith("10."):
+        return 0
+    experts, inter, hidden = model.num_experts, model.moe_intermediate_size, model.hidden_size
+    layers = model.num_layers
+    if not (experts and inter and hidden and layers):
+        return 0
+    padded = _mxfp4_expert_bytes(experts, _round_up(inter, 128), _round_up(hidden, 256))
+    return layers * (padded - _mxfp4_expert_bytes(experts, inter, hidden))
+
+
+def loaded_weights_bytes(model: ModelFacts, hardware: HardwareFacts, tp: int) -> int | None:
+    """What "Model loading took" will print on one rank: the checkpoint's tensors split over TP, plus the
+    padding the chosen kernel adds."""
+    if model.weights_bytes is None:
+        return None
+    return math.ceil((model.weights_bytes + mxfp4_padding_bytes(model, hardware)) / tp)
 
 
 def _cudagraph_bytes(model: ModelFacts) -> int:
@@ -188,14 +250,13 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
         assumptions.append(f"vLLM before 0.8 (V0) profiles a {mnbt:,}-token batch (max_model_len) without chunked "
                            "prefill")
 
-    weights = math.ceil(model.weights_bytes / tp)
+    weights = loaded_weights_bytes(model, hardware, tp) or 0
+    if mxfp4_padding_bytes(model, hardware):
+        assumptions.append("MXFP4 experts run through Marlin, which pads them "
+                           f"(+{mxfp4_padding_bytes(model, hardware) / GIB:.1f} GiB of weights)")
     layout = model.attention
     hidden = model.hidden_size or 4096
-    heads = (layout.num_attention_heads or 32) if layout else 32
-    head_dim = (layout.head_dim or 128) if layout else 128
-    kvh = (layout.num_kv_heads or heads) if layout else heads
-    qkv = (heads + 2 * kvh) * head_dim
-    activation = _activation_bytes(model, mnbt, seqs, hidden, qkv)
+    activation = _activation_bytes(model, mnbt, seqs, hidden, tp, _version(version))
     non_torch = _non_torch_bytes(tp)
     graphs_subtracted = _version(version) >= Version("0.21") and not options.enforce_eager
     cudagraph = _cudagraph_bytes(model) if graphs_subtracted else 0
@@ -221,7 +282,7 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
                           None if weights_fit else False, assumptions=tuple(assumptions))
 
     group = _group_size(model)
-    num_blocks = kv_cache // (page_token_layer * block) // group
+    num_blocks = _num_blocks(kv_cache, page_token_layer, block, group)
     need_for = lambda length: _blocks_needed(model, length, block, mnbt, group)  # noqa: E731
 
     # The plan's KV tokens are a central estimate; vLLM's own figure fell within this band of it on the public
@@ -262,6 +323,27 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
         startup_free_bytes=startup_free, startup_requested_bytes=requested if startup_free is not None else None,
         startup_check_fails=startup_fails, assumptions=tuple(assumptions),
     )
+
+
+def _num_blocks(kv_cache: int, page_token_layer: int, block: int, group: int) -> int:
+    # Every KV group gets the same blocks; one block holds `block` tokens of `group` layers.
+    return kv_cache // (page_token_layer * block) // group
+
+
+def kv_cache_tokens_for(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, kv_cache_bytes: int,
+                        max_model_len: int, max_num_batched_tokens: int) -> int | None:
+    """The "GPU KV cache size" vLLM prints for a given KV memory: the KV-layout half of the plan alone (page size,
+    KV groups, sliding windows, the version's way of counting), without the memory arithmetic before it."""
+    layout = model.attention
+    kv_dtype = _effective_kv_dtype(model, options.kv_cache_dtype)
+    page_token_layer = page_bytes_per_token(model, options.tensor_parallel_size, kv_dtype)
+    if layout is None or not layout.attention_layers or not page_token_layer:
+        return None
+    block = _block_size(model, hardware)
+    group = _group_size(model)
+    num_blocks = _num_blocks(kv_cache_bytes, page_token_layer, block, group)
+    return _reported_tokens(model, num_blocks, block, group, max_model_len, max_num_batched_tokens,
+                            options.engine_version)
 
 
 def _longest_fitting(need_for: Callable[[int], int], blocks: int, model_max: int | None) -> int:

@@ -19,6 +19,12 @@ def config(name: str) -> dict[str, Any]:
     return json.loads((CONFIGS / f"{name}.json").read_text())
 
 
+def hf_quant_config(name: str) -> dict[str, Any] | None:
+    """The hf_quant_config.json published beside a ModelOpt export's config, when the fixtures hold it."""
+    path = CONFIGS / f"{name}.hf_quant_config.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 # --- quantization_config blocks as the producers write them (reference/facts.md §1) ---
 CT_NVFP4 = {  # llm-compressor scheme "NVFP4" (W4A4)
     "quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized", "quantization_status": "compressed",

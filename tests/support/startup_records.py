@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spark_tui.advisor.memory import GIB, plan_memory
+from spark_tui.advisor.memory import GIB, kv_cache_tokens_for, loaded_weights_bytes, mxfp4_padding_bytes, plan_memory
 from spark_tui.advisor.types import MemoryPlan, PlanOptions
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.hardware.profiles import load_profiles, match_profile
@@ -26,6 +26,7 @@ from spark_tui.hub.facts import ModelFacts, build_model_facts
 from tests.support import fixture_repos
 
 RECORDS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "vllm-startup" / "records.jsonl"
+CHECKPOINT_SIZES_FILE = RECORDS_FILE.with_name("checkpoint_sizes.json")
 FAILED = {"refused_kv", "oom"}
 
 
@@ -61,6 +62,17 @@ class Row:
     fit_observed: bool | None
     skipped: str | None  # why the record could not be compared
 
+    @property
+    def kv_error_pct(self) -> float | None:
+        """The KV error vLLM lets us measure: tokens when it printed them, else the KV memory (the same ratio for
+        a given layout)."""
+        return self.tokens_error_pct if self.tokens_error_pct is not None else self.kv_gib_error_pct
+
+    @property
+    def kv_ratio(self) -> float | None:
+        """vLLM's figure ÷ the plan's (tokens, else memory)."""
+        return None if self.kv_error_pct is None else 1 / (1 + self.kv_error_pct / 100)
+
 
 def plan_version(record: dict[str, Any]) -> str | None:
     """The version the plan uses: the record's `plan_version` (a normalised reading of the printed or inferred
@@ -81,6 +93,12 @@ def params_weights_gib(record: dict[str, Any]) -> float | None:
     return facts.params_total * 2 / GIB / (record["tensor_parallel_size"] or 1)
 
 
+def checkpoint_bytes(model: str) -> int | None:
+    """The checkpoint's tensor bytes (its safetensors index's total_size), when the fixtures hold it."""
+    entry = json.loads(CHECKPOINT_SIZES_FILE.read_text()).get(model)
+    return entry["total_size"] if isinstance(entry, dict) else None
+
+
 def weights_gib(record: dict[str, Any]) -> float | None:
     """Per-rank weights the plan uses: as printed ("Model loading took"), else from the parameter count."""
     return record["printed"].get("model_loading_gib") or params_weights_gib(record)
@@ -89,7 +107,7 @@ def weights_gib(record: dict[str, Any]) -> float | None:
 def _hardware(record: dict[str, Any]) -> HardwareFacts:
     gpu = record["gpu"]
     profile = match_profile(gpu, load_profiles())
-    total = int((record.get("gpu_total_gib") or record["plan_gpu_total_gib"]) * GIB)
+    total = int((record.get("gpu_total_gib") or record.get("plan_gpu_total_gib") or 0) * GIB)
     return HardwareFacts(
         name=gpu, gpu_name=gpu, gpus=max(1, record["tensor_parallel_size"] or 1),
         compute_capability=profile.compute_capability if profile else None,
@@ -115,10 +133,14 @@ def inputs(record: dict[str, Any]) -> Inputs | str:
     per_rank = weights_gib(record)
     if not per_rank:
         return "the weights' size is not known (no 'Model loading took' line, not an unquantized checkpoint)"
-    # "Model loading took" is per rank; the facts hold the whole checkpoint.
-    model = build_model_facts(record["model"], source="hub", revision=record.get("revision"), api={},
-                              config=fixture_repos.config(name), hf_quant_config=None,
-                              files=[("model.safetensors", int(per_rank * GIB * tp))])
+    hardware = _hardware(record)
+    # The facts hold the whole checkpoint: its real size where known (so the plan's own weights are tested too),
+    # else "Model loading took" (per rank) less the padding the plan will add back.
+    checkpoint = checkpoint_bytes(record["model"])
+    if checkpoint is None:
+        printed = _facts(record, name, int(per_rank * GIB * tp))
+        checkpoint = int(per_rank * GIB * tp) - mxfp4_padding_bytes(printed, hardware)
+    model = _facts(record, name, checkpoint)
     opts = record["options"]
     options = PlanOptions(
         engine="vllm", engine_version=version, engine_version_source="given", tensor_parallel_size=tp,
@@ -126,7 +148,14 @@ def inputs(record: dict[str, Any]) -> Inputs | str:
         kv_cache_dtype=opts.get("kv_cache_dtype") or "auto", max_num_batched_tokens=opts.get("max_num_batched_tokens"),
         max_num_seqs=opts.get("max_num_seqs"), enforce_eager=bool(opts.get("enforce_eager")),
     )
-    return Inputs(model, _hardware(record), options)
+    return Inputs(model, hardware, options)
+
+
+def _facts(record: dict[str, Any], config_name: str, checkpoint: int) -> ModelFacts:
+    return build_model_facts(record["model"], source="hub", revision=record.get("revision"), api={},
+                             config=fixture_repos.config(config_name),
+                             hf_quant_config=fixture_repos.hf_quant_config(config_name),
+                             files=[("model.safetensors", checkpoint)])
 
 
 def observed_tokens(record: dict[str, Any]) -> int | None:
@@ -139,7 +168,8 @@ def observed_tokens(record: dict[str, Any]) -> int | None:
 
 
 def _error(predicted: float | None, observed: float | None) -> float | None:
-    if predicted is None or not observed:
+    # A negative printed KV memory (a refused start) has no meaningful relative error; the fit call covers it.
+    if predicted is None or observed is None or observed <= 0:
         return None
     return (predicted - observed) / observed * 100
 
@@ -163,6 +193,79 @@ def compare(record: dict[str, Any]) -> Row:
     kv_gib = plan.kv_cache_bytes / GIB
     return Row(**base, plan=plan, tokens_error_pct=_error(plan.kv_cache_tokens, base["observed_tokens"]),
                kv_gib_error_pct=_error(kv_gib, base["observed_kv_gib"]), fit_predicted=plan.fits, skipped=None)
+
+
+@dataclass(frozen=True)
+class LayoutRow:
+    """The KV-layout half alone: vLLM's own available KV memory in, the tokens it printed out."""
+
+    record_id: str
+    model: str
+    version: str
+    kv_gib: float
+    predicted_tokens: int | None
+    observed_tokens: int
+    error_pct: float | None
+
+
+def layout_compare(record: dict[str, Any]) -> LayoutRow | str:
+    """Tokens the plan's layout gives for the KV memory vLLM printed, against the tokens it printed; or why not.
+    Needs no weights and no overhead model, so records without a "Model loading took" line still test it."""
+    if record.get("plan_skip"):
+        return record["plan_skip"]
+    name, version = record.get("plan_config"), plan_version(record)
+    kv_gib, tokens = record["printed"].get("available_kv_cache_gib"), observed_tokens(record)
+    if not name:
+        return "no config fixture for the model"
+    if not version:
+        return "the vLLM version is not known"
+    if not kv_gib or kv_gib <= 0 or not tokens:
+        return "the log prints no available KV memory with its tokens"
+    opts = record["options"]
+    tp = record["tensor_parallel_size"] or 1
+    model = build_model_facts(record["model"], source="hub", revision=None, api={},
+                              config=fixture_repos.config(name), hf_quant_config=fixture_repos.hf_quant_config(name),
+                              files=[])
+    options = PlanOptions(engine="vllm", engine_version=version, engine_version_source="given",
+                          tensor_parallel_size=tp, kv_cache_dtype=opts.get("kv_cache_dtype") or "auto")
+    mml = opts.get("max_model_len") or model.max_context or 0
+    mnbt = opts.get("max_num_batched_tokens") or 2048
+    predicted = kv_cache_tokens_for(model, _hardware(record), options, int(kv_gib * GIB), mml, mnbt)
+    return LayoutRow(record["record_id"], record["model"], version, kv_gib, predicted, tokens,
+                     _error(predicted, tokens))
+
+
+@dataclass(frozen=True)
+class WeightsRow:
+    """The plan's per-rank weights (checkpoint size + kernel padding) against vLLM's "Model loading took"."""
+
+    record_id: str
+    model: str
+    gpu: str
+    checkpoint_gib: float
+    padding_gib: float
+    predicted_gib: float
+    observed_gib: float
+    error_pct: float
+
+
+def weights_compare(record: dict[str, Any]) -> WeightsRow | str:
+    """Needs the checkpoint's size, the config and a "Model loading took" line; a record's plan_skip is about its
+    KV figures, so it does not keep the record out of this comparison."""
+    observed, name = record["printed"].get("model_loading_gib"), record.get("plan_config")
+    checkpoint = checkpoint_bytes(record["model"])
+    if not observed:
+        return "no 'Model loading took' line"
+    if not name:
+        return "no config fixture for the model"
+    if checkpoint is None:
+        return "the checkpoint's size is not in the fixtures"
+    tp = record["tensor_parallel_size"] or 1
+    model, hardware = _facts(record, name, checkpoint), _hardware(record)
+    predicted = (loaded_weights_bytes(model, hardware, tp) or 0) / GIB
+    return WeightsRow(record["record_id"], record["model"], record["gpu"], checkpoint / GIB,
+                      mxfp4_padding_bytes(model, hardware) / GIB, predicted, observed,
+                      (predicted - observed) / observed * 100)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -170,6 +170,14 @@ def test_the_same_setup_uses_the_newest_observation_as_is():
     assert "observed on this machine on 2026-11-30" in used.assumptions[-1]
 
 
+def test_an_observed_setup_has_no_spread_and_is_not_tight():
+    # The plan was tight (sure only up to 20,000 tokens); the same setup then started here with 57,344 tokens.
+    tight = plan(tight=True, kv_cache_tokens_range=(48537, 67584), max_model_len_safe=20000)
+    used = calibrate(tight, key(), [observation()])
+    assert used.kv_cache_tokens_range == (57344, 57344) and used.tight is False
+    assert used.max_model_len_safe == tight.max_model_len_fit
+
+
 def test_a_refused_launch_of_the_same_setup_does_not_fit():
     refused = observation(outcome="refused_kv", observed={
         "kv_cache_tokens": None, "kv_cache_bytes": int(2.17 * GIB), "weights_bytes": 10 * GIB,
@@ -205,6 +213,19 @@ def test_other_options_correct_the_plan():
     assert used.max_model_len_fit == 61440 * 60 // 64 and used.fits is True
     assert "corrected by server m-8000" in used.assumptions[-1] and "gpu-memory-utilization 0.9" in \
         used.assumptions[-1]
+
+
+def test_a_correction_moves_the_range_and_can_make_it_tight():
+    # The plan was sure up to 40,000 tokens at max-model-len 32768; the measured overhead (42 GiB, not 2) leaves a
+    # KV cache of 20/60 of the planned one: the range and the safe length shrink by that much, so it is now tight.
+    obs = observation(observed={**observation().observed, "kv_cache_bytes": 20 * GIB})
+    here = plan(kv_cache_tokens_range=(48537, 67584), max_model_len_safe=40000)
+    used = calibrate(here, key(), [replace(obs, options={**OPTIONS, "max_num_seqs": 1024})])
+    assert used.kv_cache_tokens_range == (48537 * 20 // 60, 67584 * 20 // 60)
+    assert used.max_model_len_safe == 40000 * 20 // 60 and used.fits is False and used.tight is False
+    roomy = calibrate(plan(kv_cache_tokens_range=(48537, 67584), max_model_len_safe=40000, max_model_len=16384),
+                      key(max_model_len=16384), [replace(obs, options={**OPTIONS, "max_num_seqs": 1024})])
+    assert roomy.fits is True and roomy.tight is True  # 16,384 fits by the estimate; sure only up to 13,333
 
 
 def test_correction_scales_with_what_the_model_models():

@@ -180,7 +180,9 @@ def test_odd_but_valid_configs_get_a_real_verdict(case, config):
 
 def _real_configs() -> list[tuple[str, dict[str, Any], Any]]:
     # The real public configs copied into tests/fixtures/configs (the project never reads ../shared).
-    found = [(p.name, json.loads(p.read_text()), None) for p in sorted(fr.CONFIGS.glob("*.json"))]
+    # A ModelOpt export's hf_quant_config.json sits beside its config as NAME.hf_quant_config.json.
+    found = [(p.name, json.loads(p.read_text()), fr.hf_quant_config(p.stem)) for p in sorted(fr.CONFIGS.glob("*.json"))
+             if not p.name.endswith(".hf_quant_config.json")]
     found += [(repo, spec["config"], spec.get("hf_quant_config")) for repo, spec in sorted(fr.repos().items())
               if spec.get("config") is not None]
     builders = (fr.deepseek_v3, fr.llama4_scout, fr.minimax_m2, fr.gpt_oss_20b, fr.gpt_oss_120b, fr.llama_405b)

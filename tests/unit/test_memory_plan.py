@@ -12,6 +12,7 @@ from spark_tui.advisor.memory import (
     batch_defaults,
     default_utilization,
     kv_bytes_per_token,
+    mxfp4_padding_bytes,
     plan_memory,
 )
 from spark_tui.advisor.types import PlanOptions
@@ -124,3 +125,19 @@ def test_startup_check_on_a_probed_unified_machine():
     assert plan.startup_check_fails is True and plan.startup_free_bytes == 55 * GIB
     roomy = dataclasses.replace(hw, host_memory_available_bytes=118 * GIB)
     assert plan_memory(model(fr.config("Qwen__Qwen3-8B")), roomy, PlanOptions()).startup_check_fails is False
+
+
+@pytest.mark.parametrize(("gpu", "padded"), [("gb10", True), ("a100-80gb", True), ("h100", True), ("b200", False)])
+def test_mxfp4_experts_are_padded_where_vllm_runs_them_through_marlin(gpu, padded):
+    # Marlin pads gpt-oss-120b's 2880-wide experts to 2944 × 3072: +5.13 GiB (vLLM mxfp4.py); FlashInfer on
+    # datacenter Blackwell is not modelled.
+    oss = model(fr.config("openai__gpt-oss-120b"), 60 * GIB)
+    extra = mxfp4_padding_bytes(oss, resolve_hardware(gpu))
+    assert (extra / GIB == pytest.approx(5.13, abs=0.01)) if padded else extra == 0
+    plan = plan_memory(oss, resolve_hardware(gpu), PlanOptions(engine_version="0.33.0"))
+    assert plan.weights_bytes == 60 * GIB + extra
+    assert any("Marlin" in a for a in plan.assumptions) == padded
+
+
+def test_only_mxfp4_moe_checkpoints_are_padded():
+    assert mxfp4_padding_bytes(model(fr.config("Qwen__Qwen3-30B-A3B")), resolve_hardware("gb10")) == 0
