@@ -167,62 +167,19 @@ def _print_error(error: SparkTuiError) -> None:
 
 
 def _load_rules(extra: list[Path] | None) -> Any:
-    from spark_tui.rules import load_all_rules
+    from spark_tui.cli_requests import report_rule_problems
+    from spark_tui.planning import load_rules
 
-    result = load_all_rules(extra)
-    for problem in result.problems:  # a broken user file is reported; the other rules still apply
-        sys.stderr.write(f"spark-tui: rules: {problem}\n")
+    result = load_rules(extra)
+    report_rule_problems(result)
     return result
 
 
-def _resolve_engine_version(engine: str, given: str | None) -> tuple[str, str]:
-    from packaging.version import InvalidVersion, Version
-
-    from spark_tui.engines.versions import installed_version, known_engines
-
-    if given:
-        try:
-            Version(given)
-        except InvalidVersion:
-            raise UsageError(f"--engine-version '{given}' is not a version number (e.g. 0.12.0).") from None
-        return given, "given"
-    installed = installed_version(engine)
-    if installed:
-        return installed, "installed"
-    return known_engines()[engine].newest_known, "assumed"
-
-
 def _advise(args: argparse.Namespace) -> Any:
-    """Facts + hardware + rules → Advice, for `check` and `serve` alike."""
-    from spark_tui.advisor import PlanOptions, advise
-    from spark_tui.engines.versions import known_engines
-    from spark_tui.hardware import resolve_hardware
-    from spark_tui.hub import load_model_facts
+    from spark_tui.cli_requests import advice_request
+    from spark_tui.planning import advise_request
 
-    rules = _load_rules(args.rules)
-    gpus = args.gpus or (args.tensor_parallel_size if args.tensor_parallel_size > 1 else None)
-    hardware = resolve_hardware(args.hardware, gpus=gpus, gpu_memory_gib=args.gpu_memory_gib)
-    if args.tensor_parallel_size > hardware.gpus:
-        raise UsageError(f"--tensor-parallel-size {args.tensor_parallel_size} needs that many GPUs; "
-                         f"{hardware.name} has {hardware.gpus}.", "Pass --gpus N to plan for more.")
-    model = load_model_facts(args.model, args.revision, offline=args.offline, refresh=args.refresh)
-    if args.max_model_len and model.max_context and args.max_model_len > model.max_context:
-        raise UsageError(f"--max-model-len {args.max_model_len} is larger than {model.id} allows "
-                         f"({model.max_context} tokens).", f"Use --max-model-len {model.max_context} or less.")
-    version, source = _resolve_engine_version(args.engine, args.engine_version)
-    options = PlanOptions(
-        engine=args.engine, engine_version=version, engine_version_source=source,
-        tensor_parallel_size=args.tensor_parallel_size, gpu_memory_utilization=args.gpu_memory_utilization,
-        max_model_len=args.max_model_len, kv_cache_dtype=args.kv_cache_dtype,
-        max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs,
-        enforce_eager=args.enforce_eager, host=args.host, port=args.port, revision=args.revision,
-        trust_remote_code=args.trust_remote_code,
-    )
-    newest = {name: info.newest_known for name, info in known_engines().items()}
-    from spark_tui.calibration import for_model  # what launches here printed: one more input, like the rules
-
-    observations = tuple(for_model(model.id)) if args.engine == "vllm" else ()
-    return advise(model, hardware, options, rules.rules, engine_versions=newest, observations=observations)
+    return advise_request(advice_request(args), _load_rules(args.rules))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -293,7 +250,7 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
     if command == "serve":
         from spark_tui import serve_cli
 
-        return lambda args: serve_cli.cmd_serve(args, _advise)
+        return serve_cli.cmd_serve
     if _COMMAND_GROUPS[command] == "pull":
         from spark_tui import pull_cli
 

@@ -65,9 +65,11 @@ def cmd_rules(args: argparse.Namespace) -> int:
         else:
             print(f"OK: {count}, every case holds.")
         return report.exit_code
-    from spark_tui.cli import _load_rules
+    from spark_tui.planning import load_rules
 
-    result = _load_rules(args.rules)
+    result = load_rules(args.rules)
+    for problem in result.problems:  # a broken user file is reported; the other rules still apply
+        print(f"spark-tui: rules: {problem}", file=sys.stderr)
     if args.rules_command == "show":
         rule = next((r for r in result.rules if r.id == args.id), None)
         if rule is None:

@@ -15,41 +15,29 @@ from spark_tui.engines import validate
 from spark_tui.errors import EXIT_UNKNOWN, SparkTuiError, UsageError
 
 
-def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
-    from spark_tui.engines.supervisor import Supervisor, next_free_port
+def cmd_serve(args: argparse.Namespace) -> int:
+    from spark_tui.cli_requests import advice_request, report_rule_problems
+    from spark_tui.engines.adapters import adapter_for
+    from spark_tui.engines.supervisor import Supervisor
+    from spark_tui.planning import advise_request, load_rules
     from spark_tui.report import render_text
 
-    if args.engine != "vllm":
-        raise UsageError("spark-tui serve launches vLLM only for now.", "Use --engine vllm (the default).")
+    adapter_for(args.engine)  # an engine spark-tui cannot launch yet is said before anything is looked up
     if args.name is not None:  # before anything is looked up: a bad name must never reach a path
         validate.server_name(args.name)
-    port_text = str(args.port_text)
-    if port_text == "auto":
-        args.port = next_free_port(args.host, 8000)
-    else:
-        try:
-            args.port = int(port_text)
-        except ValueError:
-            raise UsageError(f"--port must be a number or 'auto', not '{port_text}'.") from None
-        validate.port(args.port)
+    port = _port(args.port_text, args.host)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         sys.stderr.write(f"spark-tui: warning: listening on {args.host} without --api-key lets anyone who can "
                          "reach this machine use the server.\n")
-    from spark_tui.engines.runtime import resolve_runtime, version_of
-    from spark_tui.settings import load_serve_settings
+    runtime = _runtime(args)
+    version = args.engine_version
+    if version is None and runtime is not None and not args.dry_run:
+        from spark_tui.engines.runtime import version_of
 
-    runtime = None
-    settings = load_serve_settings()  # a damaged settings file is said even for a dry run
-    if args.dry_run:  # show the command for whatever runtime there is; none is fine (the plain plan)
-        with contextlib.suppress(UsageError):
-            runtime = resolve_runtime(settings, args.runtime, args.vllm, args.image)
-    else:
-        runtime = resolve_runtime(settings, args.runtime, args.vllm, args.image)
-        if not runtime.image_present:
-            sys.stderr.write(f"spark-tui: docker does not have {runtime.image} yet; it pulls it first (many GB).\n")
-        if args.engine_version is None:
-            args.engine_version = version_of(runtime)  # the rules judge the vLLM that will really run
-    advice = advise(args)
+        version = version_of(runtime)  # the rules judge the vLLM that will really run
+    rules = load_rules(args.rules)
+    report_rule_problems(rules)
+    advice = advise_request(advice_request(args, port=port, engine_version=version), rules)
     if advice.verdict == "incompatible" and not args.force:
         sys.stdout.write(render_text(advice))
         raise SparkTuiError(f"{args.model} is incompatible here; not launching.",
@@ -60,37 +48,72 @@ def cmd_serve(args: argparse.Namespace, advise: Any) -> int:
     if warning:
         sys.stderr.write(f"spark-tui: warning: {warning}\n")
     plan = advice.launch
-    argv = list(plan.argv)
-    # The key goes to vLLM as VLLM_API_KEY (it reads that when --api-key is absent): never in a command line.
-    secret_names = ["VLLM_API_KEY"] if args.api_key else []
     if args.dry_run:
-        if runtime is not None:
-            argv = runtime.command(argv, args.name or "NAME", args.host, args.port, dict(plan.env), secret_names)
-        shown_env = dict(plan.env) if runtime is None or runtime.kind == "local" else {}
-        if args.api_key:
-            shown_env["VLLM_API_KEY"] = "***"
-        print("".join(f"{k}={shlex.quote(v)} " for k, v in shown_env.items()) + shlex.join(argv))
-        for note in plan.notes:  # e.g. what a rule added to the command, and which rule
-            sys.stderr.write(f"spark-tui: note: {note}\n")
-        return 0
+        return _print_dry_run(plan, runtime, args)
     from spark_tui.calibration import prediction
 
     supervisor = Supervisor()
-    record = supervisor.launch(advice.model.id, "vllm", argv, dict(plan.env), args.host, args.port, args.name,
-                               runtime=runtime, api_key=args.api_key, prediction=prediction(advice, plan.argv))
+    record = supervisor.launch(plan, args.name, runtime=runtime,
+                               api_key=args.api_key, prediction=prediction(advice, plan.argv))
     print(f"{record.name} {record.url}")
     if args.wait is None:
         return 0
-    from spark_tui.rules import load_all_rules
+    return _wait(supervisor, record, args.wait, rules.rules)
 
-    status = supervisor.wait_ready(record, args.wait, load_all_rules().rules)
+
+def _port(text: str, host: str) -> int:
+    from spark_tui.engines.supervisor import next_free_port
+
+    if text == "auto":
+        return next_free_port(host, 8000)
+    try:
+        port = int(text)
+    except ValueError:
+        raise UsageError(f"--port must be a number or 'auto', not '{text}'.") from None
+    return validate.port(port)
+
+
+def _runtime(args: argparse.Namespace) -> Any:
+    """Where the engine will run. A dry run shows the command for whatever runtime there is (none is fine: the
+    plain plan); a real launch needs one."""
+    from spark_tui.engines.runtime import resolve_runtime
+    from spark_tui.settings import load_serve_settings
+
+    settings = load_serve_settings()  # a damaged settings file is said even for a dry run
+    if args.dry_run:
+        with contextlib.suppress(UsageError):
+            return resolve_runtime(settings, args.runtime, args.vllm, args.image)
+        return None
+    runtime = resolve_runtime(settings, args.runtime, args.vllm, args.image)
+    if not runtime.image_present:
+        sys.stderr.write(f"spark-tui: docker does not have {runtime.image} yet; it pulls it first (many GB).\n")
+    return runtime
+
+
+def _print_dry_run(plan: Any, runtime: Any, args: argparse.Namespace) -> int:
+    from spark_tui.engines.adapters import adapter_for
+
+    # The key goes to vLLM as VLLM_API_KEY (it reads that when --api-key is absent): never in a command line.
+    secret_names = ["VLLM_API_KEY"] if args.api_key else []
+    argv = adapter_for(plan.engine).command(plan, runtime, args.name or "NAME", secret_names)
+    shown_env = dict(plan.env) if runtime is None or runtime.kind == "local" else {}
+    if args.api_key:
+        shown_env["VLLM_API_KEY"] = "***"
+    print("".join(f"{k}={shlex.quote(v)} " for k, v in shown_env.items()) + shlex.join(argv))
+    for note in plan.notes:  # e.g. what a rule added to the command, and which rule
+        sys.stderr.write(f"spark-tui: note: {note}\n")
+    return 0
+
+
+def _wait(supervisor: Any, record: Any, seconds: float, rules: list) -> int:
+    status = supervisor.wait_ready(record, seconds, rules)
     print(f"{record.name}: {status.state} ({status.progress})")
     if status.state == "ready":
         return 0
     for item in status.diagnosis:
         print(f"  known issue [{item['rule']}] {item['title']}\n    {item['line']}")
     if status.state in ("starting", "loading"):
-        sys.stderr.write(f"spark-tui: {record.name} is not ready after {args.wait:g} s; it keeps starting in the "
+        sys.stderr.write(f"spark-tui: {record.name} is not ready after {seconds:g} s; it keeps starting in the "
                          f"background (spark-tui logs {record.name}).\n")
     else:
         sys.stderr.write(f"spark-tui: {record.name} {status.state} (exit code {status.exit_code}); "
@@ -108,8 +131,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
     rules = load_all_rules().rules
     records = supervisor.records()
     records += supervisor.external(records)
-    with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:  # servers are sampled in parallel
-        statuses = list(pool.map(lambda r: supervisor.status(r, rules), records))
+    with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:  # servers are looked at in parallel
+        statuses = list(pool.map(lambda r: _status_with_rates(supervisor, r, rules), records))
     if args.json:
         print(json.dumps([s.to_json() for s in statuses], indent=2))
         return 0
@@ -133,6 +156,24 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status_with_rates(supervisor: Any, record: Any, rules: list) -> Any:
+    """A server's state, and for a ready one its metrics and tokens/s over the last minute of the shared history.
+    With no recent sample to compare with, it samples again a second later (the only wait in `ps`)."""
+    from spark_tui.metrics.scrape import rates
+
+    status = supervisor.observe(record, rules)
+    if status.state != "ready":
+        return status
+    history = supervisor.sample(record)
+    if len(history) == 1 or (len(history) >= 2 and history[-1].t - history[-2].t > 60):
+        time.sleep(1.0)
+        history = supervisor.sample(record) or history
+    if history:
+        status.metrics = history[-1]
+        status.generation_tokens_per_s, status.prompt_tokens_per_s = rates(history, window_s=60.0)
+    return status
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from spark_tui.engines.supervisor import Supervisor
 
@@ -151,7 +192,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
                     sys.stdout.write(line)
                     sys.stdout.flush()
                     continue
-                if supervisor.status(record, sample_metrics=False).state in ("failed", "exited", "stopped"):
+                if supervisor.observe(record).state in ("failed", "exited", "stopped"):
                     return 0
                 time.sleep(0.2)
     except FileNotFoundError:
@@ -173,8 +214,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     validate.at_least_one(concurrency=args.concurrency, requests=args.requests, prompt_tokens=args.prompt_tokens,
                           max_tokens=args.max_tokens)
     supervisor = Supervisor()
-    result = bench_server(supervisor, args.name, requests=args.requests, concurrency=args.concurrency,
-                          prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, keep=False)
+    result = supervisor.bench(args.name, requests=args.requests, concurrency=args.concurrency,
+                              prompt_tokens=args.prompt_tokens, max_tokens=args.max_tokens, keep=False)
     _print_bench(result, args.json)
     supervisor.save_bench(supervisor.get(args.name, include_external=True), result.to_json())  # after: never lost
     return 0 if result.failed == 0 else EXIT_UNKNOWN
@@ -195,41 +236,6 @@ def _print_bench(result: Any, as_json: bool) -> None:
     if result.percent_of_bound is not None:
         print(f"       {result.percent_of_bound:.0f} % of the {result.bound_tokens_per_s:.0f} tok/s bandwidth bound")
     sys.stdout.flush()
-
-
-def bench_server(supervisor: Any, name: str, requests: int = 8, concurrency: int = 2, prompt_tokens: int = 64,
-                 max_tokens: int = 64, keep: bool = True) -> Any:
-    """Load a ready server (the CLI's `bench` and the app's `b`), against the advisor's bound; the result is kept
-    with the server (unless `keep` is False: the caller keeps it) so `ps --json` and the Servers screen show it."""
-    from spark_tui.metrics.bench import run_bench
-
-    record = supervisor.get(name, include_external=True)  # a vLLM started elsewhere can be measured too
-    if supervisor.status(record, sample_metrics=False).state != "ready":
-        raise UsageError(f"{name} is not ready.", f"See spark-tui ps and spark-tui logs {name}.")
-    bound = _decode_bound(record.model)
-    supervisor.record_sample(record)
-    result = run_bench(record.url, record.model, requests=requests, concurrency=concurrency,
-                       prompt_tokens=prompt_tokens, max_tokens=max_tokens, bound=bound,
-                       api_key=supervisor.api_key(record))
-    supervisor.record_sample(record)
-    if keep:
-        supervisor.save_bench(record, result.to_json())
-    return result
-
-
-def _decode_bound(model: str) -> float | None:
-    """The advisor's single-stream bound for this model on this machine (cached metadata; None if unknown)."""
-    from spark_tui.advisor import PlanOptions, advise
-    from spark_tui.hardware import resolve_hardware
-    from spark_tui.hub import load_model_facts
-    from spark_tui.rules import load_all_rules
-
-    try:
-        facts = load_model_facts(model)
-        advice = advise(facts, resolve_hardware("auto"), PlanOptions(), load_all_rules().rules)
-    except SparkTuiError:
-        return None
-    return advice.performance.decode_tokens_per_s_bound
 
 
 def add_parsers(sub: Any, add_planning: Any) -> None:

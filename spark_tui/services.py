@@ -1,7 +1,8 @@
 """The outside world as the app sees it: one factory builds the services for the CLI, tests pass their own.
 
-Everything here is plain callables and data; nothing imports Textual. Calls that may block (network, NVML)
-are made by the app from worker threads only.
+Everything here is plain callables, data and small interfaces (the supervisor, the GPU sampler); nothing imports
+Textual. Calls that may block (network, NVML, processes) are made by the app from worker threads only. The app
+closes the services when it exits.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.hardware.profiles import HardwareProfile
@@ -17,6 +18,48 @@ from spark_tui.hub.facts import ModelFacts
 from spark_tui.hub.search import SearchHit
 from spark_tui.metrics.gpu import GpuSample
 from spark_tui.rules.model import CatalogEntry, LoadResult
+
+if TYPE_CHECKING:
+    import threading
+
+    from spark_tui.advisor.types import LaunchPlan
+    from spark_tui.calibration import Observation
+    from spark_tui.downloads.cache_view import CachedRevision, CacheListing
+    from spark_tui.downloads.plan import DownloadPlan
+    from spark_tui.downloads.transfer import TransferProgress
+    from spark_tui.engines.records import ServerRecord
+    from spark_tui.engines.runtime import VllmRuntime
+    from spark_tui.engines.status import ServerStatus
+    from spark_tui.metrics.bench import BenchResult
+    from spark_tui.metrics.scrape import MetricsSample
+
+
+class ServerControl(Protocol):
+    """What the app asks of the server subsystem (spark_tui.engines.supervisor.Supervisor; tests pass doubles)."""
+
+    def records(self) -> list[ServerRecord]: ...
+    def external(self, records: list[ServerRecord] | None = None) -> list[ServerRecord]: ...
+    def observe(self, record: ServerRecord, rules: list | None = None, answering: bool = False) -> ServerStatus: ...
+    def sample(self, record: ServerRecord) -> list[MetricsSample]: ...
+    def launch(self, plan: LaunchPlan, name: str | None = None, runtime: Any = None, api_key: str | None = None,
+               prediction: dict[str, Any] | None = None) -> ServerRecord: ...
+    def stop(self, name: str, timeout: float = 15.0) -> ServerStatus: ...
+    def bench(self, name: str) -> BenchResult: ...
+
+
+class GpuSource(Protocol):
+    def sample(self) -> list[GpuSample]: ...
+    def close(self) -> None: ...
+
+
+class NoGpus:
+    """No NVIDIA GPU to sample (tests; machines without one)."""
+
+    def sample(self) -> list[GpuSample]:
+        return []
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -38,12 +81,32 @@ class Services:
     engines: list[EngineStatus] = field(default_factory=list)
     knowledge: str | None = None  # which rules set `rules` came from, e.g. "knowledge 2026-12-02 (builtin)"
     docker: bool = False
-    sample_gpus: Callable[[], list[GpuSample]] = lambda: []  # NVML (call from a worker)
-    plan_download: Callable[[str], Any] = lambda model: _plan_download(model)  # the Hub + disk (a worker)
-    pull: Callable[[Any, Any, Any], Any] = lambda plan, progress, cancel: _pull(plan, progress, cancel)
-    scan_cache: Callable[[Any, list], Any] = lambda hardware, rules: _scan_cache(hardware, rules)  # disk
-    delete_cached: Callable[[list], int] = lambda revisions: _delete_cached(revisions)  # disk
-    observations: Callable[[], list] = lambda: _observations()  # what launches here printed (disk: a worker)
+    gpus: GpuSource = field(default_factory=NoGpus)  # NVML (sample from a worker)
+    supervisor: ServerControl = field(default_factory=lambda: _supervisor())  # servers: records, launch, stop…
+    resolve_runtime: Callable[[], VllmRuntime] = lambda: _resolve_runtime()  # where a launch runs (settings)
+    plan_download: Callable[[str], DownloadPlan] = lambda model: _plan_download(model)  # the Hub + disk (a worker)
+    pull: Callable[[DownloadPlan, TransferProgress, threading.Event], Any] = (
+        lambda plan, progress, cancel: _pull(plan, progress, cancel))
+    scan_cache: Callable[[HardwareFacts, list], CacheListing] = lambda hardware, rules: _scan_cache(hardware, rules)
+    delete_cached: Callable[[list[CachedRevision]], int] = lambda revisions: _delete_cached(revisions)  # disk
+    observations: Callable[[], list[Observation]] = lambda: _observations()  # what launches here printed (disk)
+
+    def close(self) -> None:
+        """When the app exits: let go of NVML."""
+        self.gpus.close()
+
+
+def _supervisor() -> ServerControl:
+    from spark_tui.engines.supervisor import Supervisor
+
+    return Supervisor()
+
+
+def _resolve_runtime() -> VllmRuntime:
+    from spark_tui.engines.runtime import resolve_runtime
+    from spark_tui.settings import load_serve_settings
+
+    return resolve_runtime(load_serve_settings())
 
 
 def _plan_download(model: str) -> Any:
@@ -122,5 +185,5 @@ def default_services(extra_rules: list | None = None) -> Services:
         engines=engines,
         knowledge=active_knowledge().short_label,
         docker=shutil.which("docker") is not None,
-        sample_gpus=GpuSampler().sample,
+        gpus=GpuSampler(),
     )

@@ -148,17 +148,17 @@ def _calibrated(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
                 ) -> tuple[MemoryPlan, list[Finding]]:
     """The plan after what earlier launches here showed (spark_tui.calibration), and the findings on it. The setup
     is read from the launch plan's argv, as it was for the launch (a rule's --enforce-eager counts)."""
-    from spark_tui import calibration  # (imported here: calibration reads the advisor's types)
+    from spark_tui.advisor import observed  # (imported here: only plans with observations need it)
 
     argv = launch_plan(model, options, memory, findings).argv
-    key = calibration.setup_key(model.id, model.revision, options.engine, options.engine_version, hardware, argv,
+    key = observed.setup_key(model.id, model.revision, options.engine, options.engine_version, hardware, argv,
                                 memory)
-    used = calibration.calibrate(memory, key, observations)
+    used = observed.calibrate(memory, key, observations)
     if used is memory:
         return memory, findings
     facts = rule_facts(model, hardware, options, used)
     findings = evaluate(rules, facts, _context(model, used, facts))
-    refused = calibration.observed_finding(used)
+    refused = observed.observed_finding(used)
     return used, ([refused] if refused else []) + findings
 
 
@@ -176,6 +176,9 @@ def advise(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rul
         v, f, _, _ = _assess(model, hardware, other, rules)
         summary.append(EngineVerdict(engine, v, *_counts(f)))
     mml = memory.max_model_len if memory else options.max_model_len
+    performance = decode_bound(model, hardware, options.tensor_parallel_size, mml, options.kv_cache_dtype)
+    launch = replace(launch_plan(model, options, memory, findings),
+                     bound_tokens_per_s=performance.decode_tokens_per_s_bound)
     return Advice(
         verdict=verdict,
         engine=options.engine,
@@ -185,8 +188,8 @@ def advise(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rul
         hardware=hardware,
         findings=tuple(findings),
         memory=memory,
-        performance=decode_bound(model, hardware, options.tensor_parallel_size, mml, options.kv_cache_dtype),
-        launch=launch_plan(model, options, memory, findings),
+        performance=performance,
+        launch=launch,
         unknowns=tuple(unknowns),
         engines=tuple(summary),
     )

@@ -6,6 +6,8 @@ with a note naming the rule and the version: the plan never sets what the engine
 
 from __future__ import annotations
 
+from typing import Any
+
 from spark_tui.advisor.types import LaunchPlan, MemoryPlan, PlanOptions, RuleSetting
 from spark_tui.hub.facts import ModelFacts
 from spark_tui.rules import knobs
@@ -71,6 +73,11 @@ def _origin_notes(added: tuple[RuleSetting, ...]) -> tuple[str, ...]:
     return tuple(f"added by rule {rule}: {' '.join(parts)}" for rule, parts in by_rule.items())
 
 
+def _where(model: ModelFacts, options: PlanOptions) -> dict[str, Any]:
+    """The plan's fields besides its command: the same values the command carries, as fields."""
+    return {"model": model.id, "host": options.host, "port": options.port, "engine_version": options.engine_version}
+
+
 def vllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
               findings: list[Finding]) -> LaunchPlan:
     argv = ["vllm", "serve", model.id, "--host", options.host, "--port", str(options.port)]
@@ -98,7 +105,8 @@ def vllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None
     notes = []
     if memory is not None and memory.max_model_len_source == "reduced":
         notes.append(f"--max-model-len reduced from the model's {memory.model_max_context} to fit memory")
-    return LaunchPlan("vllm", tuple(argv + flags), env, tuple(notes) + _origin_notes(added) + dropped, added)
+    return LaunchPlan("vllm", tuple(argv + flags), env, tuple(notes) + _origin_notes(added) + dropped, added,
+                      **_where(model, options))
 
 
 def trtllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
@@ -114,7 +122,8 @@ def trtllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | No
         argv.append("--trust_remote_code")
     flags, env, added, dropped = _rule_additions("trtllm", argv, findings, options.engine_version)
     notes = ("MoE on SM12x: pass --extra_llm_api_options with moe_config: {backend: CUTLASS}",) if model.moe else ()
-    return LaunchPlan("trtllm", tuple(argv + flags), env, notes + _origin_notes(added) + dropped, added)
+    return LaunchPlan("trtllm", tuple(argv + flags), env, notes + _origin_notes(added) + dropped, added,
+                      **_where(model, options))
 
 
 def llamacpp_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
@@ -132,7 +141,8 @@ def llamacpp_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | 
     if memory is not None and memory.max_model_len:
         argv += ["-c", str(memory.max_model_len)]
     flags, env, added, dropped = _rule_additions("llamacpp", argv, findings, options.engine_version)
-    return LaunchPlan("llamacpp", tuple(argv + flags), env, _origin_notes(added) + dropped, added)
+    return LaunchPlan("llamacpp", tuple(argv + flags), env, _origin_notes(added) + dropped, added,
+                      **_where(model, options))
 
 
 def launch_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,

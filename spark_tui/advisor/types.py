@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.hub.facts import ModelFacts
@@ -107,13 +108,22 @@ class RuleSetting:
 
 @dataclass(frozen=True)
 class LaunchPlan:
-    """The command, environment and flags to start one engine with."""
+    """One launch, from the advisor to the server's record: the command, environment and everything the launch and
+    the watching need. The CLI, the app's dialog and the supervisor pass this plan; nobody re-reads a rendered
+    command to recover a field (host and port are fields, whatever the order of the flags in argv)."""
 
     engine: str
     argv: tuple[str, ...]
     env: dict[str, str]
     notes: tuple[str, ...] = ()
     from_rules: tuple[RuleSetting, ...] = ()
+    model: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    engine_version: str | None = None
+    runtime: str | None = None  # "local" | "container" once a runtime is chosen for the launch
+    image: str | None = None  # the container image, for the container runtime
+    bound_tokens_per_s: float | None = None  # the advisor's single-stream decode bound, for `bench`
 
     def command_line(self) -> str:
         import shlex
@@ -121,6 +131,31 @@ class LaunchPlan:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         cmd = shlex.join(self.argv)
         return f"{env} {cmd}" if env else cmd
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for a server's record (what the record stores of the plan it was launched from)."""
+        return {"engine": self.engine, "argv": list(self.argv), "env": dict(self.env), "notes": list(self.notes),
+                "model": self.model, "host": self.host, "port": self.port, "engine_version": self.engine_version,
+                "runtime": self.runtime, "image": self.image, "bound_tokens_per_s": self.bound_tokens_per_s}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LaunchPlan | None:
+        """A plan read back from a record; None when the data is not one (an older or damaged record)."""
+        try:
+            plan = cls(engine=str(data["engine"]), argv=tuple(str(a) for a in data["argv"]),
+                       env={str(k): str(v) for k, v in dict(data["env"]).items()},
+                       notes=tuple(str(n) for n in data.get("notes", ())), model=str(data.get("model", "")),
+                       host=str(data["host"]), port=int(data["port"]), engine_version=data.get("engine_version"),
+                       runtime=data.get("runtime"), image=data.get("image"),
+                       bound_tokens_per_s=data.get("bound_tokens_per_s"))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        bound = plan.bound_tokens_per_s
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))):
+            return None
+        if any(v is not None and not isinstance(v, str) for v in (plan.engine_version, plan.runtime, plan.image)):
+            return None
+        return plan
 
 
 @dataclass(frozen=True)

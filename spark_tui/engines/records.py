@@ -15,7 +15,7 @@ STATE_VERSION = 1
 FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "model": str, "engine": str, "argv": list, "env": dict, "pid": int, "port": int, "host": str, "log": str,
     "started_at": (int, float), "stopped": bool, "container": (str, type(None)), "docker": (str, type(None)),
-    "image": (str, type(None)), "external": bool}
+    "image": (str, type(None)), "external": bool, "plan": (dict, type(None))}
 
 
 @dataclass
@@ -37,6 +37,7 @@ class ServerRecord:
     image: str | None = None
     external: bool = False  # found listening, not started by spark-tui
     damaged: bool = False  # read from a damaged file: what could be recovered of it (pid 0 / port 0: unknown)
+    plan: dict[str, Any] | None = None  # the launch plan it was started from (LaunchPlan.to_json); None: older
 
     @property
     def url(self) -> str:

@@ -1,10 +1,11 @@
-"""Scrape vLLM's Prometheus /metrics (parsed with prometheus_client's parser) and turn counters into rates
-over a sliding window, counter resets (a restarted server) included."""
+"""Scrape an engine's Prometheus /metrics (the names come from its adapter; parsed with prometheus_client's
+parser) and turn counters into rates over a sliding window, counter resets (a restarted server) included."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from itertools import pairwise
 
 
@@ -25,77 +26,86 @@ class MetricsSample:
         return asdict(self)
 
 
-_NAMES = {
-    "vllm:generation_tokens": "generation_tokens",
-    "vllm:prompt_tokens": "prompt_tokens",
-    "vllm:num_requests_running": "requests_running",
-    "vllm:num_requests_waiting": "requests_waiting",
-    "vllm:kv_cache_usage_perc": "kv_cache_usage",
-    "vllm:gpu_cache_usage_perc": "gpu_cache_usage",  # the pre-0.9 name, used when the new one is absent
-}
+@dataclass(frozen=True)
+class MetricNames:
+    """The Prometheus names an engine's /metrics uses (its adapter says which; counters without `_total`). Where
+    a tuple lists several, the first present is read (an engine renamed it)."""
+
+    generation_tokens: str
+    prompt_tokens: str
+    requests_running: str
+    requests_waiting: str
+    kv_cache_usage: tuple[str, ...]  # a 0–1 gauge
+    ttft_seconds: tuple[str, ...]  # histograms: their _sum and _count are read
+    itl_seconds: tuple[str, ...]
+
+    @cached_property
+    def _counters(self) -> dict[str, str]:
+        return {self.generation_tokens: "generation_tokens", self.prompt_tokens: "prompt_tokens",
+                self.requests_running: "requests_running", self.requests_waiting: "requests_waiting"}
+
+    @cached_property
+    def _samples(self) -> frozenset[str]:
+        plain = [*self._counters, *self.kv_cache_usage]
+        histograms = [*self.ttft_seconds, *self.itl_seconds]
+        return frozenset([*plain, *(f"{n}_total" for n in plain),
+                          *(f"{h}_{part}" for h in histograms for part in ("sum", "count"))])
+
+    @cached_property
+    def _families(self) -> frozenset[str]:
+        return frozenset([*self._counters, *self.kv_cache_usage, *self.ttft_seconds, *self.itl_seconds])
 
 
-_HISTOGRAMS = ("vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
-               "vllm:time_per_output_token_seconds")
-_FAMILIES = frozenset([*_NAMES, *_HISTOGRAMS])
-_SAMPLES = frozenset([*(f"{n}_total" for n in _NAMES), *_NAMES, *(f"{h}_{part}" for h in _HISTOGRAMS
-                                                                   for part in ("sum", "count"))])
-
-
-def relevant_lines(text: str) -> str:
+def relevant_lines(text: str, names: MetricNames) -> str:
     """Only the lines of the families read here (and of histograms only _sum and _count). A vLLM /metrics page is
     ~400 lines, mostly histogram buckets and process metrics; the parser then reads a few dozen (it is the
     monitor's largest CPU cost at one scrape a second)."""
     keep = []
+    families, samples = names._families, names._samples
     for line in text.splitlines():
         if line.startswith("#"):
             parts = line.split(None, 3)
-            if len(parts) >= 3 and (parts[2] in _FAMILIES or parts[2] in _SAMPLES):  # counters: name_total
+            if len(parts) >= 3 and (parts[2] in families or parts[2] in samples):  # counters: name_total
                 keep.append(line)
-        elif line.split("{", 1)[0].split(" ", 1)[0] in _SAMPLES:
+        elif line.split("{", 1)[0].split(" ", 1)[0] in samples:
             keep.append(line)
     return "\n".join(keep) + "\n"
 
 
-def parse(text: str, t: float | None = None) -> MetricsSample:
+def _first(values: dict[str, float], names: tuple[str, ...]) -> float | None:
+    return next((values[n] for n in names if n in values), None)
+
+
+def parse(text: str, names: MetricNames, t: float | None = None) -> MetricsSample:
     from prometheus_client.parser import text_string_to_metric_families  # only where metrics are read
 
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(relevant_lines(text)):
+    values: dict[str, float] = {}  # summed over engines/models (labels)
+    for family in text_string_to_metric_families(relevant_lines(text, names)):
         for sample in family.samples:
-            name = sample.name
-            if name.endswith("_total"):
-                name = name[: -len("_total")]
-            key = _NAMES.get(name)
-            if key:
-                values[key] = values.get(key, 0.0) + sample.value  # summed over engines/models
-            elif name in ("vllm:time_to_first_token_seconds_sum", "vllm:time_to_first_token_seconds_count",
-                          "vllm:inter_token_latency_seconds_sum", "vllm:inter_token_latency_seconds_count",
-                          "vllm:time_per_output_token_seconds_sum", "vllm:time_per_output_token_seconds_count"):
-                short = ("ttft_" if "first_token" in name else "itl_") + name.rsplit("_", 1)[-1]
-                if "time_per_output" in name and short in values:
-                    continue  # the deprecated ITL name only when the new one is missing
-                values[short] = values.get(short, 0.0) + sample.value
-    kv = values.get("kv_cache_usage", values.get("gpu_cache_usage"))
+            name = sample.name.removesuffix("_total")
+            values[name] = values.get(name, 0.0) + sample.value
+    counters = {key: values.get(name, 0.0) for name, key in names._counters.items()}
+
+    def histogram(family: tuple[str, ...], part: str) -> float:
+        return _first(values, tuple(f"{n}_{part}" for n in family)) or 0.0
+
     return MetricsSample(
         t=time.time() if t is None else t,
-        generation_tokens=values.get("generation_tokens", 0.0),
-        prompt_tokens=values.get("prompt_tokens", 0.0),
-        requests_running=values.get("requests_running", 0.0),
-        requests_waiting=values.get("requests_waiting", 0.0),
-        kv_cache_usage=kv,
-        ttft_sum=values.get("ttft_sum", 0.0), ttft_count=values.get("ttft_count", 0.0),
-        itl_sum=values.get("itl_sum", 0.0), itl_count=values.get("itl_count", 0.0),
+        generation_tokens=counters["generation_tokens"], prompt_tokens=counters["prompt_tokens"],
+        requests_running=counters["requests_running"], requests_waiting=counters["requests_waiting"],
+        kv_cache_usage=_first(values, names.kv_cache_usage),
+        ttft_sum=histogram(names.ttft_seconds, "sum"), ttft_count=histogram(names.ttft_seconds, "count"),
+        itl_sum=histogram(names.itl_seconds, "sum"), itl_count=histogram(names.itl_seconds, "count"),
     )
 
 
-def scrape(url: str, timeout: float = 1.0) -> MetricsSample | None:
+def scrape(url: str, names: MetricNames, timeout: float = 1.0) -> MetricsSample | None:
     from spark_tui.engines.http import get_text
 
     answer = get_text(url.rstrip("/") + "/metrics", timeout=timeout)
     if answer is None or answer[0] != 200:
         return None
-    return parse(answer[1])
+    return parse(answer[1], names)
 
 
 def _increase(values: list[float]) -> float:

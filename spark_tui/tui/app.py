@@ -15,7 +15,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.timer import Timer
 
-from spark_tui.advisor import PlanOptions, advise
+from spark_tui.advisor import LaunchPlan, PlanOptions, advise
 from spark_tui.errors import EXIT_INTERNAL, HubUnavailableError, SparkTuiError
 from spark_tui.hardware import DEFAULT_PLANNING_PROFILE, from_profile
 from spark_tui.hardware.facts import HardwareFacts
@@ -33,8 +33,6 @@ from spark_tui.tui.messages import (
 )
 from spark_tui.tui.model_state import ModelRow
 from spark_tui.tui.server_state import ServersSnapshot, ServerView
-
-ENGINES = ("vllm", "trtllm", "llamacpp")
 
 
 class SparkTuiApp(App[int]):
@@ -67,7 +65,6 @@ class SparkTuiApp(App[int]):
         self._polls = 0
         self._external: list = []  # vLLM servers found listening that spark-tui did not start
         self.observations: tuple = ()  # what launches here printed at start-up: the plans use them
-        self._supervisor: Any = None  # one for the app's life: it caches what it read of the logs
         self.downloads = DownloadManager(services.plan_download, services.pull, self._notify_from_thread)
         self.cache_listing: Any = None  # the local model cache, once scanned
         for entry in services.catalog:
@@ -204,13 +201,9 @@ class SparkTuiApp(App[int]):
 
     @work(thread=True, exclusive=True, group="servers")
     def poll_servers(self) -> None:
-        from spark_tui.engines.supervisor import Supervisor
-        from spark_tui.metrics.scrape import scrape
-
-        if self._supervisor is None:
-            self._supervisor = Supervisor()
-        supervisor = self._supervisor
-        statuses, metrics = [], {}
+        supervisor = self.services.supervisor  # one for the app's life: it caches what it read of the logs
+        statuses: list = []
+        metrics: dict[str, list] = {}
         records = supervisor.records()
         if self._polls % 10 == 0:  # servers started elsewhere: a process scan, so every 10 s, not every second
             self._external = supervisor.external(records)
@@ -218,15 +211,14 @@ class SparkTuiApp(App[int]):
         for record in records + self._external:
             known = self.servers.get(record.name)
             # A server that was ready answers /metrics; that answer stands in for /health this second.
-            sample = scrape(record.url) if known is not None and known.status.state == "ready" else None
-            status = supervisor.status(record, self.services.rules.rules, sample_metrics=False,
-                                       answering=sample is not None)
-            if status.state == "ready" and sample is None:
-                sample = scrape(record.url)
+            history = supervisor.sample(record) if known is not None and known.status.state == "ready" else []
+            status = supervisor.observe(record, self.services.rules.rules, answering=bool(history))
+            if status.state == "ready" and not history:
+                history = supervisor.sample(record)
             statuses.append(status)
-            metrics[record.name] = sample
+            metrics[record.name] = history
         try:
-            gpus = self.services.sample_gpus()
+            gpus = self.services.gpus.sample()
         except Exception:  # NVML trouble never takes the screen down
             gpus = []
         self.post_message(ServersPolled(ServersSnapshot(statuses, metrics, gpus)))
@@ -241,35 +233,30 @@ class SparkTuiApp(App[int]):
         for status in snapshot.statuses:
             name = status.record.name
             names.add(name)
-            view = self.servers.get(name) or ServerView(status)
+            view = self.servers.get(name)
+            if view is None or view.status.record.started_at != status.record.started_at:
+                view = ServerView(status)  # a relaunch under the same name starts with empty sparklines
             view.status = status
-            view.add(snapshot.metrics.get(name))
+            view.add(snapshot.metrics.get(name) or [])
             self.servers[name] = view
         for gone in set(self.servers) - names:
             del self.servers[gone]
         self.gpus = snapshot.gpus
         self.refresh_views()
 
-    def launch(self, argv: list[str], row: ModelRow) -> None:
+    def launch(self, plan: LaunchPlan, row: ModelRow) -> None:
+        """Launch the plan the dialog confirmed (its host and port are the ones the engine is told)."""
         advice = row.advice
-        env = dict(advice.launch.env) if advice and advice.launch else {}
         from spark_tui.calibration import prediction  # what the plan expects, for calibration
 
-        self._launch_worker(argv, row.id, env, prediction(advice, argv) if advice else None)
+        self._launch_worker(plan, prediction(advice, plan.argv) if advice else None)
 
     @work(thread=True, group="launch")
-    def _launch_worker(self, argv: list[str], model: str, env: dict[str, str],
-                       predicted: dict[str, Any] | None = None) -> None:
-        from spark_tui.engines.runtime import resolve_runtime
-        from spark_tui.engines.supervisor import Supervisor
-        from spark_tui.settings import load_serve_settings
-
+    def _launch_worker(self, plan: LaunchPlan, predicted: dict[str, Any] | None = None) -> None:
         try:
-            runtime = resolve_runtime(load_serve_settings())
-            options = dict(zip(argv[3::2], argv[4::2], strict=False))
-            host, port = options.get("--host", "127.0.0.1"), int(options.get("--port", "8000"))
-            record = Supervisor().launch(model, "vllm", argv, env, host, port, runtime=runtime, prediction=predicted)
-        except (SparkTuiError, ValueError) as exc:
+            runtime = self.services.resolve_runtime()
+            record = self.services.supervisor.launch(plan, runtime=runtime, prediction=predicted)
+        except SparkTuiError as exc:
             self.post_message(Notice(f"Not launched: {exc}", "error"))
             return
         where = f" in {runtime.image}" if runtime.kind == "container" else ""
@@ -277,12 +264,9 @@ class SparkTuiApp(App[int]):
 
     @work(thread=True, group="bench")
     def bench_server(self, name: str) -> None:
-        from spark_tui.engines.supervisor import Supervisor
-        from spark_tui.serve_cli import bench_server
-
         self.post_message(Notice(f"Benchmarking {name}: 8 requests, 2 at a time…"))
         try:
-            result = bench_server(Supervisor(), name)
+            result = self.services.supervisor.bench(name)
         except SparkTuiError as exc:
             self.post_message(Notice(f"No bench: {exc}", "error"))
             return
@@ -291,10 +275,8 @@ class SparkTuiApp(App[int]):
 
     @work(thread=True, group="stop")
     def stop_server(self, name: str) -> None:
-        from spark_tui.engines.supervisor import Supervisor
-
         try:
-            status = Supervisor().stop(name)
+            status = self.services.supervisor.stop(name)
         except SparkTuiError as exc:
             self.post_message(Notice(str(exc), "error"))
             return
@@ -338,6 +320,7 @@ class SparkTuiApp(App[int]):
 
     def on_unmount(self) -> None:
         self.downloads.stop_all()  # partial files stay: the next pull resumes them
+        self.services.close()
 
     def on_notice(self, message: Notice) -> None:
         self.notify(message.message, severity=message.severity)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from spark_tui.engines.supervisor import ServerStatus
+from spark_tui.engines.status import ServerStatus
 from spark_tui.metrics.gpu import GpuSample
 from spark_tui.metrics.scrape import MetricsSample, rates
 
@@ -19,12 +19,13 @@ class ServerView:
     generation_rate: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
     prompt_rate: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
 
-    def add(self, sample: MetricsSample | None) -> None:
-        """A new /metrics sample: rates over the last 10 s go on the sparklines."""
-        if sample is None:
+    def add(self, history: list[MetricsSample]) -> None:
+        """The server's shared /metrics history (metrics/history.py, the one `ps` reads; newest last): a new
+        newest sample is shown, and the rates over its last 10 s go on the sparklines."""
+        if not history or (self.samples and self.samples[-1].t >= history[-1].t):
             return
-        self.samples.append(sample)
-        generation, prompt = rates(list(self.samples), window_s=10.0)
+        self.samples.append(history[-1])
+        generation, prompt = rates(history, window_s=10.0)
         self.generation_rate.append(generation)
         self.prompt_rate.append(prompt)
 
@@ -32,5 +33,5 @@ class ServerView:
 @dataclass
 class ServersSnapshot:
     statuses: list[ServerStatus]
-    metrics: dict[str, MetricsSample | None]
+    metrics: dict[str, list[MetricsSample]]  # each server's shared history, newest last (empty: no answer)
     gpus: list[GpuSample]

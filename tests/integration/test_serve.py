@@ -261,3 +261,24 @@ def test_api_key_reaches_vllm_by_environment_only_and_our_own_requests_use_it(cl
     assert dry.code == 0 and "VLLM_API_KEY='***' " in dry.out and key not in dry.out
     assert cli("stop", "keyed").code == 0
     assert leftover(tmp_path) == []
+
+
+def test_ps_json_says_what_the_engine_received_and_the_plan_it_came_from(cli, fake_vllm, tmp_path, monkeypatch):
+    received = tmp_path / "argv.json"
+    monkeypatch.setenv("FAKE_VLLM_ARGV_FILE", str(received))
+    port = free_port()
+    r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--vllm", str(fake_vllm), "--port", str(port),
+            "--name", "planned", "--enforce-eager", "--api-key", "sk-not-in-argv", "--wait", "20")
+    assert r.code == 0, r.err
+    server = next(s for s in ps(cli) if s["name"] == "planned")
+    assert server["command"][1:] == json.loads(received.read_text())  # what the engine got, word for word
+    assert server["command"][0] == str(fake_vllm.resolve()) and "sk-not-in-argv" not in json.dumps(server)
+    assert server["port"] == port and server["url"] == f"http://127.0.0.1:{port}"
+    assert server["engine_version"] == "0.28.0" and server["runtime"] == "local"  # `vllm --version` of the stand-in
+    check = json.loads(cli("check", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--engine-version", "0.28.0",
+                           "--enforce-eager", "--json").out)
+    assert server["bound_tokens_per_s"] == round(check["performance"]["decode_tokens_per_s_bound"], 2)
+    bench = json.loads(cli("bench", "planned", "--requests", "1", "--max-tokens", "4", "--json").out)
+    assert bench["bound_tokens_per_s"] == check["performance"]["decode_tokens_per_s_bound"]  # the record's bound
+    assert cli("stop", "planned").code == 0
+    assert leftover(tmp_path) == []

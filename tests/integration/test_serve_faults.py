@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from spark_tui.advisor.types import LaunchPlan
 from spark_tui.engines import processes, validate
+from spark_tui.engines import store as store_module
 from spark_tui.engines import supervisor as supervisor_module
 from spark_tui.engines.supervisor import Supervisor
 from spark_tui.errors import SparkTuiError
@@ -43,6 +45,11 @@ def engine(tmp_path, monkeypatch, hub) -> Path:
     monkeypatch.setenv("FAKE_VLLM_DELAY", "0.4")
     return exe
 
+
+
+def plan(engine: Path, port: int) -> LaunchPlan:
+    """A plan that runs the stand-in engine on `port` (what the advisor would build, minus the advice)."""
+    return LaunchPlan("vllm", (str(engine), "serve", MODEL, "--port", str(port)), {}, model=MODEL, port=port)
 
 def listening(port: int) -> bool:
     with socket.socket() as sock:
@@ -126,8 +133,7 @@ def test_stop_ends_the_engine_after_its_runner_was_killed(cli, engine, groups):
 def test_stop_says_so_when_the_server_will_not_end(engine, tmp_path, groups, monkeypatch):
     supervisor = Supervisor(tmp_path / "state")
     port = free_port()
-    record = supervisor.launch(MODEL, "vllm", [str(engine), "serve", MODEL, "--port", str(port)], {}, "127.0.0.1",
-                               port, "stubborn")
+    record = supervisor.launch(plan(engine, port), "stubborn")
     groups.append(record.pid)
     supervisor.wait_ready(record, 20)
     monkeypatch.setattr(processes, "signal_group", lambda pgid, signum: None)  # signals that do nothing
@@ -169,7 +175,7 @@ def test_the_app_polls_a_damaged_record_without_a_traceback(engine, tmp_path):
     (folder / "broken.json").write_text(json.dumps({"name": "broken", "pid": "abc", "port": 8000}))
     supervisor = Supervisor(tmp_path / "state")
     [record] = supervisor.records()  # what the Servers screen polls
-    status = supervisor.status(record, sample_metrics=False)
+    status = supervisor.observe(record)
     assert status.state == "damaged" and record.port == 8000
     assert status.to_json()["pid"] is None
 
@@ -277,12 +283,11 @@ def test_a_record_that_cannot_be_written_ends_the_server_it_started(engine, tmp_
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(subprocess, "Popen", popen)
-    monkeypatch.setattr(supervisor_module, "write_json_atomic", no_space)
+    monkeypatch.setattr(store_module, "write_json_atomic", no_space)
     supervisor = Supervisor(tmp_path / "state")
     port = free_port()
     with pytest.raises(SparkTuiError) as caught:
-        supervisor.launch(MODEL, "vllm", [str(engine), "serve", MODEL, "--port", str(port)], {}, "127.0.0.1", port,
-                          "unrecorded")
+        supervisor.launch(plan(engine, port), "unrecorded")
     assert "No space left" in caught.value.message
     assert len(started) == 1 and not group_alive(started[0])
     assert not list((tmp_path / "state" / "servers").glob("*"))

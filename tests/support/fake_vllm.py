@@ -14,6 +14,7 @@ real counters). Behaviour is set through environment variables:
   FAKE_VLLM_FAIL_KV=1          refuse to start as vLLM does when one request of max-model-len does not fit the KV
                                cache (the ValueError, after the weights and KV figures), exit 1
   FAKE_VLLM_FAIL_OOM=1         "torch.OutOfMemoryError: CUDA out of memory" after the weights, exit 1
+  FAKE_VLLM_ARGV_FILE=PATH     write the argv it received (JSON list, without the program) to PATH
 
 Run as: python tests/support/fake_vllm.py serve MODEL --host 127.0.0.1 --port 8000 [any vLLM flags]
 """
@@ -36,6 +37,20 @@ def log(message: str) -> None:
     print(f"INFO {stamp} [fake_vllm.py] {message}", flush=True)
 
 
+def _options(words: list[str]) -> dict[str, str]:
+    """The options read here, parsed as `vllm serve` parses them (argparse; --max_model_len is --max-model-len;
+    --port 8000 and --port=8000 alike; switches anywhere)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for name in ("--host", "--port", "--api-key", "--max-model-len"):
+        parser.add_argument(name)
+    dashed = [w.split("=", 1)[0].replace("_", "-") + w[len(w.split("=", 1)[0]):] if w.startswith("--") else w
+              for w in words]
+    known, _ = parser.parse_known_args(dashed)
+    return {f"--{k.replace('_', '-')}": v for k, v in vars(known).items() if v is not None}
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--version"]:
         print(os.environ.get("FAKE_VLLM_VERSION", "0.28.0"))
@@ -43,9 +58,12 @@ def main(argv: list[str]) -> int:
     if argv[:1] != ["serve"] or len(argv) < 2:
         print("usage: vllm serve MODEL [options]", file=sys.stderr)
         return 2
+    if os.environ.get("FAKE_VLLM_ARGV_FILE"):
+        with open(os.environ["FAKE_VLLM_ARGV_FILE"], "w") as fh:
+            json.dump(argv, fh)
     model = argv[1]
-    options = {argv[i]: argv[i + 1] for i in range(2, len(argv) - 1) if argv[i].startswith("--")}
-    host, port = options.get("--host", "127.0.0.1"), int(options.get("--port", "8000"))
+    options = _options(argv[2:])
+    host, port = options.get("--host") or "127.0.0.1", int(options.get("--port") or 8000)
     rate = float(os.environ.get("FAKE_VLLM_TOKENS_PER_S", "50"))
     token = options.get("--api-key") or os.environ.get("VLLM_API_KEY")
     delay = float(os.environ.get("FAKE_VLLM_DELAY", "1.0"))

@@ -11,7 +11,8 @@ import psutil
 import pytest
 from textual.widgets import DataTable
 
-from spark_tui.engines.supervisor import ServerRecord, ServerStatus
+from spark_tui.engines.records import ServerRecord
+from spark_tui.engines.status import ServerStatus
 from spark_tui.metrics.gpu import GpuSample, ProcessMemory
 from spark_tui.metrics.scrape import MetricsSample
 from spark_tui.tui.app import SparkTuiApp
@@ -98,6 +99,30 @@ async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
     assert fake_processes(tmp_path) == []
 
 
+async def test_a_switch_edited_in_before_port_launches_records_and_checks_that_port(fake_engine, tmp_path):
+    # The dialog once paired argv words two by two to find --port: a switch before it shifted the pairs, and the
+    # record named a port the engine did not listen on (so it never became "ready").
+    app = SparkTuiApp(services(), hardware="gb10")
+    port = free_port()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_launch_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        field = app.screen.query_one("#launch-command")
+        field.value = field.value.replace("RedHatAI/Qwen3-8B-NVFP4 --host", "RedHatAI/Qwen3-8B-NVFP4 --enforce-eager "
+                                          "--host").replace("--port 8000", f"--port={port}")
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.1)
+            views = list(app.servers.values())
+            if views and views[0].status.state == "ready":
+                break
+        [view] = app.servers.values()
+        record = view.status.record
+        assert view.status.state == "ready" and record.port == port and record.url == f"http://127.0.0.1:{port}"
+        assert "--enforce-eager" in record.argv and record.plan["port"] == port
+        app.services.supervisor.stop(record.name)
+    assert fake_processes(tmp_path) == []
+
+
 def recorded_snapshot(t0: float = 1_800_000_000.0) -> list[ServersSnapshot]:
     """Ten seconds of a server under load, and the H100 sample recorded next to nvidia-smi."""
     record = ServerRecord(name="qwen3-8b-nvfp4-8000", model="RedHatAI/Qwen3-8B-NVFP4", engine="vllm",
@@ -110,6 +135,7 @@ def recorded_snapshot(t0: float = 1_800_000_000.0) -> list[ServersSnapshot]:
     gpu = GpuSample(**{**fixture, "processes": tuple(ProcessMemory(**p) for p in fixture["processes"]),
                        "host": None})
     snapshots = []
+    history: list[MetricsSample] = []  # the server's shared history, as the app's poll gets it
     for i in range(12):
         bench = {"requests": 8, "concurrency": 2, "failed": 0, "ttft_ms": {"p50": 41.2, "p90": 55.0, "p99": 60.1},
                  "itl_ms": {"p50": 20.1, "p90": 21.0, "p99": 24.3}, "output_tokens_per_s": 98.4,
@@ -119,7 +145,8 @@ def recorded_snapshot(t0: float = 1_800_000_000.0) -> list[ServersSnapshot]:
                               kv_tokens=(455_120, 437_760))
         sample = MetricsSample(t0 + i, 1000 + 95.0 * i * i / 4, 300 + 40.0 * i, 2, 1, 0.12 + 0.01 * i,
                                0.8, 4, 2.0, 100)
-        snapshots.append(ServersSnapshot([status], {record.name: sample}, [gpu]))
+        history.append(sample)
+        snapshots.append(ServersSnapshot([status], {record.name: list(history)}, [gpu]))
     return snapshots
 
 

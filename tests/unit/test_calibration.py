@@ -1,5 +1,5 @@
 """The calibration store, reading start-up figures from a log, matching a plan to observations, and the correction
-arithmetic (spark_tui/calibration.py, spark_tui/engines/logs.py:startup_figures)."""
+arithmetic (spark_tui/calibration.py, spark_tui/engines/vllm.py:startup_figures)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from spark_tui import calibration
 from spark_tui.advisor.types import MemoryPlan
 from spark_tui.calibration import Observation, calibrate, corrected_plan, launch_options
-from spark_tui.engines.logs import startup_figures
+from spark_tui.engines.vllm import startup_figures
 
 GIB = 1024**3
 OPTIONS = {"tensor_parallel_size": 1, "gpu_memory_utilization": 0.9, "max_model_len": 32768, "max_num_seqs": 256,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from spark_tui.engines.vllm import VLLM
 from spark_tui.metrics.scrape import MetricsSample, parse, rates
+
+NAMES = VLLM.metric_names
 
 VLLM_TEXT = """# HELP vllm:generation_tokens_total Number of generation tokens processed.
 # TYPE vllm:generation_tokens_total counter
@@ -27,15 +30,15 @@ def sample(t: float, gen: float, prompt: float = 0.0) -> MetricsSample:
 
 
 def test_parse_vllm_metrics():
-    s = parse(VLLM_TEXT, t=10.0)
+    s = parse(VLLM_TEXT, NAMES, t=10.0)
     assert (s.generation_tokens, s.prompt_tokens, s.requests_running, s.requests_waiting) == (1200, 300, 3, 1)
     assert s.kv_cache_usage == 0.25 and s.ttft_count == 4 and s.ttft_sum == 0.8
 
 
 def test_older_gpu_cache_usage_name_is_the_fallback():
     old = VLLM_TEXT.replace("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
-    assert parse(old).kv_cache_usage == 0.25
-    assert parse("# nothing\n").kv_cache_usage is None
+    assert parse(old, NAMES).kv_cache_usage == 0.25
+    assert parse("# nothing\n", NAMES).kv_cache_usage is None
 
 
 def test_rates_over_a_window_and_counter_reset():
@@ -74,11 +77,11 @@ def test_a_full_page_reads_the_same_as_its_relevant_lines():
     metric(Counter, "vllm:num_preemptions").inc(7)
     ProcessCollector(registry=registry)
     page = generate_latest(registry).decode()
-    s = parse(page, t=1.0)
+    s = parse(page, NAMES, t=1.0)
     assert (s.generation_tokens, s.prompt_tokens, s.requests_running, s.requests_waiting) == (1234, 56, 3, 2)
     assert s.kv_cache_usage == 0.4 and s.ttft_count == 2 and abs(s.ttft_sum - 0.4) < 1e-9
     assert s.itl_count == 1 and abs(s.itl_sum - 0.02) < 1e-9
-    kept = relevant_lines(page)
+    kept = relevant_lines(page, NAMES)
     assert "_bucket" not in kept and "e2e" not in kept and "process_" not in kept and "preemptions" not in kept
     assert len(kept.splitlines()) < len(page.splitlines()) / 2
 
@@ -119,20 +122,22 @@ def test_scrape_connections_are_kept_alive_and_renewed_after_a_restart():
     url = f"http://127.0.0.1:{port}"
     from spark_tui.metrics.scrape import scrape
 
-    assert scrape(url).generation_tokens == 1200 and scrape(url).generation_tokens == 1200
+    assert scrape(url, NAMES).generation_tokens == 1200 and scrape(url, NAMES).generation_tokens == 1200
     assert len(connections) == 1  # one connection, kept alive
-    def drop_kept_connections():  # as a dead server would: every kept connection is cut
-        for conns in engine_http._idle.values():
-            for conn in conns:
-                if conn.sock is not None:
+    def drop_kept_connections():  # as a dead server would: its kept connections are cut (only this test's)
+        import contextlib
+
+        for conn in engine_http._idle.get(("127.0.0.1", port), []):
+            if conn.sock is not None:
+                with contextlib.suppress(OSError):
                     conn.sock.shutdown(2)
 
     server.shutdown()
     server.server_close()
     drop_kept_connections()
     server = serve(port)  # "restarted" on the same port
-    assert scrape(url).generation_tokens == 1200
+    assert scrape(url, NAMES).generation_tokens == 1200
     server.shutdown()
     server.server_close()
     drop_kept_connections()
-    assert scrape(url) is None  # gone for good: no answer, no exception
+    assert scrape(url, NAMES) is None  # gone for good: no answer, no exception

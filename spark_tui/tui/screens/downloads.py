@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
 
@@ -84,7 +85,10 @@ class DownloadsScreen(Screen[None]):
     def refresh_from_app(self) -> None:
         if not self.is_mounted:
             return
-        table = self.query_one("#downloads", DataTable)
+        try:
+            table = self.query_one("#downloads", DataTable)
+        except NoMatches:  # a cache scan that lands while the app is closing the screen
+            return
         jobs = list(self.spark.downloads.jobs.values())
         states = {j.model: j.state for j in jobs}
         if self.poll and states != self._states:  # a pull paused, ended or was cancelled: the disk changed

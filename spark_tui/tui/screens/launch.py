@@ -1,4 +1,6 @@
-"""Confirm a launch: the exact command and environment, editable before it runs."""
+"""Confirm a launch: the exact command and environment, editable before it runs. An edited command is read back
+into the plan by the engine's adapter (the same reading of --host and --port the engine makes), so the plan that is
+launched, recorded and health-checked is the one the engine receives."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from spark_tui.advisor.types import LaunchPlan
+from spark_tui.errors import UsageError
 
 
-class LaunchScreen(ModalScreen[list[str] | None]):
+class LaunchScreen(ModalScreen[LaunchPlan | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, plan: LaunchPlan, warning: str | None = None) -> None:
@@ -36,16 +39,14 @@ class LaunchScreen(ModalScreen[list[str] | None]):
             yield Static(id="launch-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        from spark_tui.engines.adapters import adapter_for
+
         try:
-            argv = shlex.split(event.value)
-        except ValueError as exc:
-            self.query_one("#launch-error", Static).update(Text(f"Cannot read that command: {exc}", style="red"))
+            plan = adapter_for(self.plan.engine).read_command(self.plan, event.value)
+        except UsageError as exc:
+            self.query_one("#launch-error", Static).update(Text(str(exc), style="red"))
             return
-        if len(argv) < 3 or argv[1] != "serve":
-            self.query_one("#launch-error", Static).update(
-                Text("The command must be: vllm serve MODEL [options]", style="red"))
-            return
-        self.dismiss(argv)
+        self.dismiss(plan)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

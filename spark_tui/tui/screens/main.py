@@ -189,7 +189,7 @@ class MainScreen(Screen[None]):
         self.refresh_from_app()
 
     def action_cycle_engine(self) -> None:
-        from spark_tui.tui.app import ENGINES
+        from spark_tui.advisor.types import ENGINES
 
         self.spark.set_engine(ENGINES[(ENGINES.index(self.spark.engine) + 1) % len(ENGINES)])
 

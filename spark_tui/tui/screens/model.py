@@ -13,7 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from spark_tui.advisor.types import Advice
+from spark_tui.advisor.types import Advice, LaunchPlan
 from spark_tui.tui.format import VERDICT_STYLE, billions, gib, issue_text
 from spark_tui.tui.model_state import ModelRow
 from spark_tui.tui.widgets.memory_bar import memory_bar
@@ -141,9 +141,9 @@ class ModelScreen(Screen[None]):
             self.notify("Launching is for vLLM plans (press e to pick vLLM).", severity="warning")
             return
 
-        def confirmed(argv: list[str] | None) -> None:
-            if argv:
-                self.spark.launch(argv, self.row)
+        def confirmed(plan: LaunchPlan | None) -> None:
+            if plan is not None:
+                self.spark.launch(plan, self.row)
                 self.app.push_screen(ServersScreen())
 
         from spark_tui.hardware.pressure import memory_pressure
@@ -159,7 +159,7 @@ class ModelScreen(Screen[None]):
         self.spark.download(self.row.id)
 
     def action_cycle_engine(self) -> None:
-        from spark_tui.tui.app import ENGINES
+        from spark_tui.advisor.types import ENGINES
 
         self.spark.set_engine(ENGINES[(ENGINES.index(self.spark.engine) + 1) % len(ENGINES)])
 

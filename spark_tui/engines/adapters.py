@@ -1,0 +1,48 @@
+"""One small interface per engine: everything the server subsystem must know about an engine, and nothing else.
+
+An adapter turns a launch plan into the command a runtime runs, reads an edited command back into a plan, says how
+to ask the running server whether it is ready, what its log lines mean (start-up phases and figures) and which
+Prometheus names carry tokens, requests and KV use. The supervisor, `ps` and the app only talk to adapters; vLLM's
+specifics live in spark_tui/engines/vllm.py, and llama.cpp's `llama-server` and TensorRT-LLM's `trtllm-serve`
+get an adapter of the same shape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from spark_tui.errors import UsageError
+from spark_tui.metrics.scrape import MetricNames
+
+if TYPE_CHECKING:
+    from spark_tui.advisor.types import LaunchPlan
+
+
+class EngineAdapter(Protocol):
+    name: str
+    metric_names: MetricNames
+
+    def command(self, plan: LaunchPlan, runtime: Any, server_name: str, secret_names: Sequence[str]) -> list[str]:
+        """The argv that runs the plan in `runtime` (None: the plan's argv as it is)."""
+
+    def read_command(self, plan: LaunchPlan, text: str) -> LaunchPlan:
+        """The plan after the user edited its command in the launch dialog (raises UsageError with what it
+        cannot read)."""
+
+    def ready(self, url: str, model: str, api_key: str | None) -> bool:
+        """The server answers and serves `model`."""
+
+    def progress(self, lines: list[str]) -> str:
+        """The furthest start-up phase the log shows."""
+
+    def startup_figures(self, lines: list[str]) -> dict[str, Any]:
+        """The memory figures one launch's log printed, and its outcome so far."""
+
+
+def adapter_for(engine: str) -> EngineAdapter:
+    if engine == "vllm":
+        from spark_tui.engines.vllm import VLLM
+
+        return VLLM
+    raise UsageError(f"spark-tui launches and watches vLLM only for now, not {engine}.",
+                     "Use --engine vllm (the default).")

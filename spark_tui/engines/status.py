@@ -1,0 +1,102 @@
+"""What `ps` and the app show for a server, and the pure function that decides its state.
+
+`server_state` is a function of what was seen (record, whether its processes run, whether it answers, its exit
+code, how far its log got): no I/O, so every state is tested directly. The supervisor gathers those facts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from spark_tui.engines.records import ServerRecord
+from spark_tui.metrics.scrape import MetricsSample
+
+STATES = ("starting", "loading", "ready", "failed", "stopped", "exited", "damaged")
+ENDED = ("failed", "exited", "stopped")
+
+
+def server_state(record: ServerRecord, running: bool, answering: bool, exit_code: int | None,
+                 progress: str) -> tuple[str, str]:
+    """(state, progress text). `answering`: its health check passed (or it just answered /metrics)."""
+    if record.damaged:
+        if running:
+            return "damaged", f"its record is damaged; spark-tui stop {record.name} ends it"
+        return "damaged", f"its record is damaged and nothing of it runs; spark-tui stop {record.name} clears it"
+    if not running:
+        state = "stopped" if record.stopped else "exited" if exit_code == 0 else "failed"
+        if record.container and not record.stopped:
+            return state, f"its container may still run: spark-tui stop {record.name} removes it"
+        return state, progress
+    if answering:
+        return "ready", progress
+    return ("starting" if progress == "starting" else "loading"), progress
+
+
+_SECRET_FLAGS = ("--api-key", "--hf-token", "--token")
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+
+
+def redacted(argv: list[str]) -> list[str]:
+    """The argv with secret values replaced by ***: values of --api-key/--hf-token/--token (either form) and of
+    NAME=VALUE pairs (docker's -e) whose name says key, token, secret or password."""
+    out: list[str] = []
+    hide_next = False
+    for word in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        name, sep, _ = word.partition("=")
+        if word in _SECRET_FLAGS:
+            hide_next = True
+            out.append(word)
+        elif sep and (name in _SECRET_FLAGS or (_SECRET_NAME.search(name) and not name.startswith("-"))):
+            out.append(f"{name}=***")
+        else:
+            out.append(word)
+    return out
+
+
+@dataclass
+class ServerStatus:
+    record: ServerRecord
+    state: str
+    progress: str
+    uptime_s: float | None
+    exit_code: int | None
+    diagnosis: list[dict[str, str]] = field(default_factory=list)
+    metrics: MetricsSample | None = None
+    generation_tokens_per_s: float | None = None
+    prompt_tokens_per_s: float | None = None
+    last_lines: list[str] = field(default_factory=list)
+    bench: dict[str, Any] | None = None  # the last `spark-tui bench` (or the app's b) result, with "at"
+    kv_tokens: tuple[int | None, int | None] | None = None  # (predicted, observed) KV tokens of its launch
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.metrics
+        record = self.record
+        plan = record.plan or {}
+        return {
+            "name": record.name, "model": record.model, "engine": record.engine,
+            "state": self.state, "progress": self.progress, "pid": record.pid or None,
+            "port": record.port or None,
+            "url": record.url, "uptime_s": None if self.uptime_s is None else round(self.uptime_s, 1),
+            "generation_tokens_per_s": _round(self.generation_tokens_per_s),
+            "prompt_tokens_per_s": _round(self.prompt_tokens_per_s),
+            "requests_running": None if m is None else int(m.requests_running),
+            "requests_waiting": None if m is None else int(m.requests_waiting),
+            "kv_cache_usage": None if m is None else m.kv_cache_usage,
+            "exit_code": self.exit_code, "diagnosis": self.diagnosis, "log": record.log or None,
+            "external": record.external, "bench": self.bench,
+            "kv_cache_tokens": None if self.kv_tokens is None else dict(zip(("predicted", "observed"),
+                                                                           self.kv_tokens, strict=True)),
+            "command": redacted(record.argv) if record.argv else None,
+            "engine_version": plan.get("engine_version"),
+            "runtime": None if record.external else ("container" if record.container else "local"),
+            "bound_tokens_per_s": _round(plan.get("bound_tokens_per_s")),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

@@ -1,0 +1,94 @@
+"""What `check`, `serve` and the app ask the advisor: a request as plain data in, Advice out.
+
+The request names the model, the hardware and the options the way a user gives them; this module loads the facts,
+the rules, the engine version and what earlier launches here printed, and calls the (pure) advisor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spark_tui.errors import UsageError
+
+
+@dataclass(frozen=True)
+class AdviceRequest:
+    model: str
+    revision: str | None = None
+    engine: str = "vllm"
+    engine_version: str | None = None  # None: the installed one, else the newest the rules know
+    hardware: str = "auto"
+    gpus: int | None = None
+    gpu_memory_gib: float | None = None
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float | None = None
+    max_model_len: int | None = None
+    kv_cache_dtype: str = "auto"
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    enforce_eager: bool = False
+    trust_remote_code: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rules: tuple[Path, ...] = ()  # extra rules files or folders
+    offline: bool = False
+    refresh: bool = False
+
+
+def load_rules(extra: list[Path] | tuple[Path, ...] | None) -> Any:
+    """The active rules plus the user's; a broken user file is in `.problems` (the caller says them), the other
+    rules still apply."""
+    from spark_tui.rules import load_all_rules
+
+    return load_all_rules(list(extra) if extra else None)
+
+
+def resolve_engine_version(engine: str, given: str | None) -> tuple[str, str]:
+    """(version, where it came from: given, installed or assumed)."""
+    from packaging.version import InvalidVersion, Version
+
+    from spark_tui.engines.versions import installed_version, known_engines
+
+    if given:
+        try:
+            Version(given)
+        except InvalidVersion:
+            raise UsageError(f"--engine-version '{given}' is not a version number (e.g. 0.12.0).") from None
+        return given, "given"
+    installed = installed_version(engine)
+    if installed:
+        return installed, "installed"
+    return known_engines()[engine].newest_known, "assumed"
+
+
+def advise_request(request: AdviceRequest, rules: Any = None) -> Any:
+    """Facts + hardware + rules → Advice. `rules`: a loaded rules result (else loaded here)."""
+    from spark_tui.advisor import PlanOptions, advise
+    from spark_tui.calibration import for_model  # what launches here printed: one more input, like the rules
+    from spark_tui.engines.versions import known_engines
+    from spark_tui.hardware import resolve_hardware
+    from spark_tui.hub import load_model_facts
+
+    rules = rules if rules is not None else load_rules(request.rules)
+    tp = request.tensor_parallel_size
+    hardware = resolve_hardware(request.hardware, gpus=request.gpus or (tp if tp > 1 else None),
+                                gpu_memory_gib=request.gpu_memory_gib)
+    if tp > hardware.gpus:
+        raise UsageError(f"--tensor-parallel-size {tp} needs that many GPUs; {hardware.name} has {hardware.gpus}.",
+                         "Pass --gpus N to plan for more.")
+    model = load_model_facts(request.model, request.revision, offline=request.offline, refresh=request.refresh)
+    if request.max_model_len and model.max_context and request.max_model_len > model.max_context:
+        raise UsageError(f"--max-model-len {request.max_model_len} is larger than {model.id} allows "
+                         f"({model.max_context} tokens).", f"Use --max-model-len {model.max_context} or less.")
+    version, source = resolve_engine_version(request.engine, request.engine_version)
+    options = PlanOptions(
+        engine=request.engine, engine_version=version, engine_version_source=source, tensor_parallel_size=tp,
+        gpu_memory_utilization=request.gpu_memory_utilization, max_model_len=request.max_model_len,
+        kv_cache_dtype=request.kv_cache_dtype, max_num_batched_tokens=request.max_num_batched_tokens,
+        max_num_seqs=request.max_num_seqs, enforce_eager=request.enforce_eager, host=request.host,
+        port=request.port, revision=request.revision, trust_remote_code=request.trust_remote_code,
+    )
+    newest = {name: info.newest_known for name, info in known_engines().items()}
+    observations = tuple(for_model(model.id)) if request.engine == "vllm" else ()
+    return advise(model, hardware, options, rules.rules, engine_versions=newest, observations=observations)
