@@ -65,8 +65,9 @@ class NoGpus:
 @dataclass(frozen=True)
 class EngineStatus:
     name: str
-    version: str | None  # installed version, or None
+    version: str | None  # the version that will run (installed, or found in the runtime), or None
     newest_known: str | None
+    where: str | None = None  # what runs it: "local" (an executable) or a container image
 
 
 @dataclass
@@ -84,6 +85,9 @@ class Services:
     gpus: GpuSource = field(default_factory=NoGpus)  # NVML (sample from a worker)
     supervisor: ServerControl = field(default_factory=lambda: _supervisor())  # servers: records, launch, stop…
     resolve_runtime: Callable[[], VllmRuntime] = lambda: _resolve_runtime()  # where a launch runs (settings)
+    runtime_version: Callable[[VllmRuntime], str | None] = lambda runtime: _runtime_version(runtime)  # seconds
+    port_is_free: Callable[[str, int], bool] = lambda host, port: _port_is_free(host, port)  # a local bind test
+    next_free_port: Callable[[str, int], int] = lambda host, start: _next_free_port(host, start)
     plan_download: Callable[[str], DownloadPlan] = lambda model: _plan_download(model)  # the Hub + disk (a worker)
     pull: Callable[[DownloadPlan, TransferProgress, threading.Event], Any] = (
         lambda plan, progress, cancel: _pull(plan, progress, cancel))
@@ -100,6 +104,24 @@ def _supervisor() -> ServerControl:
     from spark_tui.engines.supervisor import Supervisor
 
     return Supervisor()
+
+
+def _runtime_version(runtime: VllmRuntime) -> str | None:
+    from spark_tui.engines.runtime import version_of
+
+    return version_of(runtime)
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    from spark_tui.engines.supervisor import port_is_free
+
+    return port_is_free(host, port)
+
+
+def _next_free_port(host: str, start: int) -> int:
+    from spark_tui.engines.supervisor import next_free_port
+
+    return next_free_port(host, start)
 
 
 def _resolve_runtime() -> VllmRuntime:

@@ -29,6 +29,9 @@ class EngineAdapter(Protocol):
         """The plan after the user edited its command in the launch dialog (raises UsageError with what it
         cannot read)."""
 
+    def with_port(self, plan: LaunchPlan, port: int) -> LaunchPlan:
+        """The plan listening on another port."""
+
     def ready(self, url: str, model: str, api_key: str | None) -> bool:
         """The server answers and serves `model`."""
 

@@ -87,6 +87,20 @@ class VllmAdapter:
         host = known.host if known.host is not None else "0.0.0.0"
         return replace(plan, argv=tuple(argv), model=known.model, host=host, port=known.port)
 
+    def with_port(self, plan: LaunchPlan, port: int) -> LaunchPlan:
+        """The plan listening on another port (its --port rewritten wherever it stands, or added)."""
+        argv = list(plan.argv)
+        for i, word in enumerate(argv):
+            if _dashed(word) == "--port" and i + 1 < len(argv):
+                argv[i + 1] = str(port)
+                break
+            if _dashed(word).startswith("--port="):
+                argv[i] = f"--port={port}"
+                break
+        else:
+            argv += ["--port", str(port)]
+        return replace(plan, argv=tuple(argv), port=port)
+
     def ready(self, url: str, model: str, api_key: str | None) -> bool:
         import httpx
 

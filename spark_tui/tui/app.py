@@ -19,15 +19,17 @@ from spark_tui.advisor import LaunchPlan, PlanOptions, advise
 from spark_tui.errors import EXIT_INTERNAL, HubUnavailableError, SparkTuiError
 from spark_tui.hardware import DEFAULT_PLANNING_PROFILE, from_profile
 from spark_tui.hardware.facts import HardwareFacts
-from spark_tui.services import Services
+from spark_tui.services import EngineStatus, Services
 from spark_tui.tui.background import in_daemon_thread
 from spark_tui.tui.download_state import DownloadManager
 from spark_tui.tui.messages import (
     CacheScanned,
     FactsLoaded,
     HardwareProbed,
+    LaunchFailed,
     Notice,
     ObservationsLoaded,
+    RuntimeFound,
     SearchFinished,
     ServersPolled,
 )
@@ -65,6 +67,8 @@ class SparkTuiApp(App[int]):
         self._polls = 0
         self._external: list = []  # vLLM servers found listening that spark-tui did not start
         self.observations: tuple = ()  # what launches here printed at start-up: the plans use them
+        self.engines = list(services.engines)  # the vLLM entry becomes the one a launch would run, once found
+        self.runtime_label: str | None = None  # which executable or image a launch runs, once found
         self.downloads = DownloadManager(services.plan_download, services.pull, self._notify_from_thread)
         self.cache_listing: Any = None  # the local model cache, once scanned
         for entry in services.catalog:
@@ -96,6 +100,7 @@ class SparkTuiApp(App[int]):
         for row in list(self.rows.values()):
             self.load_model(row.id)
         self.load_observations()
+        self.find_runtime()
         if self.rule_problems:
             self.notify("\n".join(self.rule_problems[:5]), title="Rules file problems", severity="error",
                         timeout=15)
@@ -108,6 +113,28 @@ class SparkTuiApp(App[int]):
         except Exception:  # NVML trouble is never fatal: plan for a profile instead
             found = None
         self.post_message(HardwareProbed(found))
+
+    @work(thread=True, exclusive=True, group="runtime")
+    def find_runtime(self) -> None:
+        """The vLLM a launch would run (a local executable, else an image docker has) and its version, so the
+        verdicts are for the version that runs. `vllm --version` takes seconds: a worker."""
+        try:
+            runtime = self.services.resolve_runtime()
+            version = self.services.runtime_version(runtime)
+        except SparkTuiError:
+            return
+        except Exception:  # a broken docker or vllm is never worth a broken screen
+            return
+        self.post_message(RuntimeFound(runtime.kind, runtime.describe(), runtime.image, version))
+
+    def on_runtime_found(self, message: RuntimeFound) -> None:
+        where = "local" if message.kind == "local" else (message.image or "container")
+        self.runtime_label = f"{message.description}" + (f" (vLLM {message.version})" if message.version else "")
+        self.engines = [EngineStatus(e.name, message.version or e.version, e.newest_known, where)
+                        if e.name == "vllm" else e for e in self.engines]
+        for row in self.rows.values():
+            self.advise_row(row)
+        self.refresh_views(now=True)
 
     @work(thread=True, exclusive=True, group="calibration")
     def load_observations(self) -> None:
@@ -249,18 +276,28 @@ class SparkTuiApp(App[int]):
         advice = row.advice
         from spark_tui.calibration import prediction  # what the plan expects, for calibration
 
-        self._launch_worker(plan, prediction(advice, plan.argv) if advice else None)
+        self._launch_worker(plan, row.id, prediction(advice, plan.argv) if advice else None)
 
     @work(thread=True, group="launch")
-    def _launch_worker(self, plan: LaunchPlan, predicted: dict[str, Any] | None = None) -> None:
+    def _launch_worker(self, plan: LaunchPlan, model: str, predicted: dict[str, Any] | None = None) -> None:
         try:
             runtime = self.services.resolve_runtime()
             record = self.services.supervisor.launch(plan, runtime=runtime, prediction=predicted)
         except SparkTuiError as exc:
-            self.post_message(Notice(f"Not launched: {exc}", "error"))
+            self.post_message(LaunchFailed(plan, model, str(exc)))
             return
         where = f" in {runtime.image}" if runtime.kind == "container" else ""
         self.post_message(Notice(f"Launched {record.name}{where} at {record.url}; it keeps running if you quit."))
+
+    def on_launch_failed(self, message: LaunchFailed) -> None:
+        """Back to the dialog with the command as it was edited, and why it failed."""
+        from spark_tui.tui.screens.launch import open_launch_dialog
+
+        row = self.rows.get(message.model)
+        if row is None:
+            self.notify(f"Not launched: {message.error}", severity="error")
+            return
+        open_launch_dialog(self, row, message.plan, error=message.error)
 
     @work(thread=True, group="bench")
     def bench_server(self, name: str) -> None:
@@ -327,7 +364,7 @@ class SparkTuiApp(App[int]):
 
     # --- advice (pure, on the UI thread) ---
     def options_for(self, row: ModelRow) -> PlanOptions:
-        engine = next((e for e in self.services.engines if e.name == self.engine), None)
+        engine = next((e for e in self.engines if e.name == self.engine), None)
         version = (engine.version or engine.newest_known) if engine else None
         source = "installed" if engine and engine.version else "assumed"
         return PlanOptions(engine=self.engine, engine_version=version, engine_version_source=source,
@@ -337,7 +374,7 @@ class SparkTuiApp(App[int]):
         if row.facts is None:
             row.advice = None
             return
-        versions = {e.name: e.version or e.newest_known or "" for e in self.services.engines}
+        versions = {e.name: e.version or e.newest_known or "" for e in self.engines}
         try:
             seen = tuple(o for o in self.observations if o.model == row.facts.id) if self.engine == "vllm" else ()
             row.advice = advise(row.facts, self.hardware, self.options_for(row), self.services.rules.rules,

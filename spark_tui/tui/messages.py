@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from spark_tui.advisor.types import LaunchPlan
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.hub.facts import ModelFacts
 from spark_tui.hub.search import SearchHit
@@ -62,3 +63,19 @@ class CacheScanned(Message):
     def __init__(self, listing: object) -> None:
         super().__init__()
         self.listing = listing
+
+
+class RuntimeFound(Message):
+    """The vLLM a launch would run: local executable or container image, and its version (None: unknown)."""
+
+    def __init__(self, kind: str, description: str, image: str | None, version: str | None) -> None:
+        super().__init__()
+        self.kind, self.description, self.image, self.version = kind, description, image, version
+
+
+class LaunchFailed(Message):
+    """A launch from the dialog failed: the plan as it was edited, the model's row and why."""
+
+    def __init__(self, plan: LaunchPlan, model: str, error: str) -> None:
+        super().__init__()
+        self.plan, self.model, self.error = plan, model, error

@@ -84,7 +84,31 @@ async def test_change_max_model_len_and_utilization_updates_memory_and_verdict(m
         await pilot.press("l", "ctrl+a", "ctrl+k")
         await pilot.press(*"999999", "enter")
         await pilot.pause()
-        assert "between 1 and 40960" in text_of(app, "#knob-error")
+        assert "between 1 and 40,960" in text_of(app, "#knob-error")
+
+
+async def test_an_invalid_max_model_len_never_reaches_the_plan_or_the_command(make_app):
+    # Typing 131072 for a 40960-token model passed through 13107 (valid): the plan and the copied command kept it.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await open_model(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        before = text_of(app, "#launch")
+        await pilot.press("l", *"131072")
+        await pilot.pause()
+        assert "between 1 and 40,960" in text_of(app, "#knob-error")
+        assert text_of(app, "#launch") == before and "13107" not in text_of(app, "#launch")
+        assert "13107" not in app.rows["RedHatAI/Qwen3-8B-NVFP4"].advice.launch.command_line()
+        await pilot.press("enter", "escape")  # Enter keeps an invalid value in the field; Esc leaves the field
+        await pilot.press("c")
+        await pilot.pause()
+        assert "13107" not in (app.clipboard or "")  # copy refuses while the field is invalid
+        await pilot.press("L")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ModelScreen"  # no launch dialog either
+        await pilot.press("l", "end", "backspace")  # 13107: valid again, the plan follows
+        await pilot.pause()
+        assert "--max-model-len 13107" in text_of(app, "#launch") and text_of(app, "#knob-error") == ""
 
 
 async def test_copy_launch_command_through_osc52(make_app):

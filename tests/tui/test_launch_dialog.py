@@ -23,3 +23,116 @@ async def test_launch_dialog_names_the_rule_behind_each_added_setting():
         await pilot.pause()
         shown = [str(static.render()) for static in pilot.app.screen.query(Static)]
         assert "(added by rule local-tuning: VLLM_USE_DEEP_GEMM=0 --enforce-eager)" in shown
+
+
+# --- the dialog in the app: verdict, whole command, ports, a failed launch (with a double of the supervisor) ---
+
+from dataclasses import dataclass, field  # noqa: E402
+
+from spark_tui.engines.records import ServerRecord  # noqa: E402
+from spark_tui.engines.runtime import VllmRuntime  # noqa: E402
+from spark_tui.errors import SparkTuiError  # noqa: E402
+from spark_tui.tui.app import SparkTuiApp  # noqa: E402
+from tests.tui.conftest import select_row, services, settle  # noqa: E402
+from tests.tui.test_servers_doubles import FakeServers  # noqa: E402
+
+
+@dataclass
+class Launches(FakeServers):
+    """Records each launch; the first `failures` launches fail as a taken port would."""
+
+    launched: list = field(default_factory=list)
+    failures: int = 0
+
+    def records(self) -> list[ServerRecord]:
+        return []
+
+    def launch(self, plan, name=None, runtime=None, api_key=None, prediction=None) -> ServerRecord:
+        if self.failures:
+            self.failures -= 1
+            raise SparkTuiError(f"Port {plan.port} on 127.0.0.1 is already in use.")
+        self.launched.append(plan)
+        return ServerRecord(name="s", model=plan.model, engine="vllm", argv=list(plan.argv), env={}, pid=1,
+                            port=plan.port, host=plan.host, log="", started_at=1.0)
+
+
+def dialog_app(supervisor, **overrides) -> SparkTuiApp:
+    runtime = VllmRuntime("local", "/opt/venv/bin/vllm")
+    return SparkTuiApp(services(supervisor=supervisor, resolve_runtime=lambda: runtime,
+                                runtime_version=lambda r: "0.28.0", **overrides), hardware="gb10")
+
+
+async def open_dialog(app, pilot, model: str) -> None:
+    await settle(app, pilot)
+    await select_row(app, pilot, model)
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press("L")
+    await pilot.pause()
+
+
+def shown(app) -> str:
+    return "\n".join(str(s.render()) for s in app.screen.query(Static))
+
+
+async def test_an_incompatible_model_says_why_and_needs_a_second_enter(hub):
+    supervisor = Launches()
+    app = dialog_app(supervisor)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_dialog(app, pilot, "RedHatAI/Qwen3-VL-235B-A22B-Instruct-NVFP4")
+        assert isinstance(app.screen, LaunchScreen)
+        blocking = next(f.title for f in app.rows["RedHatAI/Qwen3-VL-235B-A22B-Instruct-NVFP4"].advice.findings
+                        if f.severity == "error")
+        text = shown(app)
+        assert "INCOMPATIBLE here" in text and blocking[:40] in text.replace("\n", "")
+        assert "runs: /opt/venv/bin/vllm (vLLM 0.28.0)" in text
+        command = app.screen.query_one("#launch-command").value
+        assert command in text.replace("\n", "")  # the whole command, wrapped, not its last 80 characters
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, LaunchScreen) and supervisor.launched == []
+        assert "Press Enter again" in shown(app)
+        await pilot.press("enter")
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if supervisor.launched:
+                break
+        assert [p.model for p in supervisor.launched] == ["RedHatAI/Qwen3-VL-235B-A22B-Instruct-NVFP4"]
+
+
+async def test_a_taken_port_is_replaced_and_a_failed_launch_comes_back_with_the_edit(hub):
+    supervisor = Launches(failures=1)
+    app = dialog_app(supervisor, port_is_free=lambda host, port: port != 8000)  # 8000 taken on this "machine"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        field_ = app.screen.query_one("#launch-command")
+        assert "--port 8001" in field_.value and "Port 8000 is in use here: proposing 8001." in shown(app)
+        field_.value = field_.value.replace("--host", "--enforce-eager --host")  # the user's edit
+        await pilot.press("enter")
+        for _ in range(60):  # the launch fails in its worker; the dialog comes back with the edit and the reason
+            await pilot.pause(0.05)
+            if isinstance(app.screen, LaunchScreen) and "Not launched" in shown(app):
+                break
+        assert isinstance(app.screen, LaunchScreen)
+        assert "--enforce-eager" in app.screen.query_one("#launch-command").value
+        assert "Not launched: Port 8001 on 127.0.0.1 is already in use." in shown(app)
+        await pilot.press("enter")
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if supervisor.launched:
+                break
+        [plan] = supervisor.launched
+        assert plan.port == 8001 and "--enforce-eager" in plan.argv
+
+
+async def test_a_port_taken_while_editing_is_said_before_enter(hub):
+    supervisor = Launches()
+    app = dialog_app(supervisor, port_is_free=lambda host, port: port not in (8000, 9999))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        field_ = app.screen.query_one("#launch-command")
+        field_.value = field_.value.replace("--port 8001", "--port 9999")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, LaunchScreen) and supervisor.launched == []
+        assert "Port 9999 on 127.0.0.1 is in use" in shown(app)

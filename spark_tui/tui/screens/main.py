@@ -103,7 +103,7 @@ class MainScreen(Screen[None]):
             return
         spark = self.spark
         self.query_one("#machine", MachineHeader).show(machine_text(
-            spark.hardware, spark.probed, spark.probe_done, spark.services.engines, spark.services.docker,
+            spark.hardware, spark.probed, spark.probe_done, spark.engines, spark.services.docker,
             spark.offline, auto=spark.hardware_choice == "auto", knowledge=spark.services.knowledge))
         self.query_one("#filters", Static).update(Text(
             f"{spark.engine} · {self.quant_filter if self.quant_filter != 'all' else 'any quant'} · "

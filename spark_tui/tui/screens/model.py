@@ -13,7 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from spark_tui.advisor.types import Advice, LaunchPlan
+from spark_tui.advisor.types import Advice
 from spark_tui.tui.format import VERDICT_STYLE, billions, gib, issue_text
 from spark_tui.tui.model_state import ModelRow
 from spark_tui.tui.widgets.memory_bar import memory_bar
@@ -38,6 +38,10 @@ class ModelScreen(Screen[None]):
         super().__init__()
         self.ready = False  # set once mounted; the app may call refresh_from_app before that
         self.model = model
+        # The knobs' last values that were valid: an invalid entry puts the plan back to these (never a value typed
+        # on the way to it, such as 13107 on the way to 131072), and copy/launch wait until it is fixed.
+        self.committed: tuple[int | None, float | None] = (None, None)
+        self.knob_problem: str | None = None
 
     @property
     def spark(self) -> SparkTuiApp:
@@ -65,6 +69,7 @@ class ModelScreen(Screen[None]):
     def on_mount(self) -> None:
         self.ready = True
         row = self.row
+        self.committed = (row.max_model_len, row.gpu_memory_utilization)
         if row.max_model_len:
             self.query_one("#max-len", Input).value = str(row.max_model_len)
         if row.gpu_memory_utilization:
@@ -90,41 +95,59 @@ class ModelScreen(Screen[None]):
 
     # --- editing the plan in place ---
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.apply_knobs()
-        self.query_one("#detail").focus()
+        if self.apply_knobs():
+            self.committed = (self.row.max_model_len, self.row.gpu_memory_utilization)
+            self.query_one("#detail").focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.apply_knobs(quiet=True)
+        self.apply_knobs()
 
-    def apply_knobs(self, quiet: bool = False) -> None:
+    def apply_knobs(self) -> bool:
+        """Plan with the knobs' values when they are valid (the plan follows every edit); otherwise say why, and
+        plan with the last valid values instead. Returns whether the values are valid."""
         error = self.query_one("#knob-error", Static)
         length_text = self.query_one("#max-len", Input).value.strip()
         util_text = self.query_one("#util", Input).value.strip()
         facts = self.row.facts
+        problem = None
+        length = util = None
         try:
             length = int(length_text) if length_text else None
             util = float(util_text) if util_text else None
         except ValueError:
-            error.update(Text("Enter whole tokens and a fraction such as 0.85.", style="red"))
-            return
-        problem = None
-        if length is not None and (length < 1 or (facts and facts.max_context and length > facts.max_context)):
-            limit = facts.max_context if facts else "?"
+            problem = "Enter whole tokens and a fraction such as 0.85."
+        if problem is None and length is not None and (
+                length < 1 or (facts and facts.max_context and length > facts.max_context)):
+            limit = f"{facts.max_context:,}" if facts and facts.max_context else "?"
             problem = f"max-model-len must be between 1 and {limit} for this model."
-        elif util is not None and not 0.05 <= util <= 1.0:
+        elif problem is None and util is not None and not 0.05 <= util <= 1.0:
             problem = "gpu-memory-utilization must be between 0.05 and 1.0."
+        self.knob_problem = problem
         if problem:
-            if not quiet:
-                error.update(Text(problem, style="red"))
-            return
+            error.update(Text(f"{problem} The plan keeps the last valid values until it is fixed.", style="red"))
+            if (self.row.max_model_len, self.row.gpu_memory_utilization) != self.committed:
+                self.spark.set_row_options(self.row, *self.committed)
+            return False
         error.update("")
         self.spark.set_row_options(self.row, length, util)
+        return True
+
+    def _refuse_while_invalid(self) -> bool:
+        if self.knob_problem:
+            self.notify(f"{self.knob_problem} Fix it (or clear the field) first.", severity="error")
+            return True
+        return False
 
     # --- actions ---
     def action_back(self) -> None:
+        if isinstance(self.focused, Input):  # Esc in a field leaves the field, as it closes any panel
+            self.query_one("#detail").focus()
+            return
         self.app.pop_screen()
 
     def action_copy(self) -> None:
+        if self._refuse_while_invalid():
+            return
         advice = self.row.advice
         if advice is None or advice.launch is None:
             self.notify("Nothing to copy yet.", severity="warning")
@@ -133,24 +156,15 @@ class ModelScreen(Screen[None]):
         self.notify("Launch command copied (OSC 52: works over SSH in most terminals).", title="Copied")
 
     def action_launch(self) -> None:
-        from spark_tui.tui.screens.launch import LaunchScreen
-        from spark_tui.tui.screens.servers import ServersScreen
+        from spark_tui.tui.screens.launch import open_launch_dialog
 
+        if self._refuse_while_invalid():
+            return
         advice = self.row.advice
         if advice is None or advice.launch is None or advice.engine != "vllm":
             self.notify("Launching is for vLLM plans (press e to pick vLLM).", severity="warning")
             return
-
-        def confirmed(plan: LaunchPlan | None) -> None:
-            if plan is not None:
-                self.spark.launch(plan, self.row)
-                self.app.push_screen(ServersScreen())
-
-        from spark_tui.hardware.pressure import memory_pressure
-
-        here = self.spark.probed  # the launch happens on this machine, whatever profile the plan is for
-        warning = memory_pressure(here) if here is not None else None
-        self.app.push_screen(LaunchScreen(advice.launch, warning), confirmed)
+        open_launch_dialog(self.spark, self.row, advice.launch)
 
     def action_download(self) -> None:
         if self.row.facts is not None and self.row.facts.source == "local":

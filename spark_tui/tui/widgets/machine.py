@@ -36,7 +36,8 @@ def machine_text(hardware: HardwareFacts, probed: HardwareFacts | None, probe_do
     parts = []
     for engine in engines:
         label = {"llamacpp": "llama.cpp"}.get(engine.name, engine.name)
-        parts.append(f"{label} {engine.version}" if engine.version else f"{label} –")
+        where = f" ({engine.where})" if engine.where else ""
+        parts.append(f"{label} {engine.version}{where}" if engine.version else f"{label} –")
     parts.append("docker ✓" if docker else "docker –")
     text.append("engines: " + " · ".join(parts), style="dim")
     if knowledge:  # which rules the verdicts come from, and how current they are
