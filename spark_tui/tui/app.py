@@ -43,7 +43,24 @@ class SparkTuiApp(App[int]):
     BINDINGS = [  # noqa: RUF012 (Textual's own convention)
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
     ]
+    # The app's own actions in the command palette (ctrl+p): (title, help, action on the current screen).
+    PALETTE_ACTIONS = (
+        ("Search the Hub", "narrow the models table as you type (/)", "focus_search"),
+        ("Filter by quantization", "cycle NVFP4, MXFP4, … (f)", "cycle_quant"),
+        ("Only models that fit", "toggle (z)", "toggle_fits"),
+        ("Filter by verdict", "cycle ok, caution, … (v)", "cycle_verdict"),
+        ("Sort", "cycle catalog, verdict, size, … (s)", "cycle_sort"),
+        ("Switch engine", "vLLM, TensorRT-LLM, llama.cpp (e)", "cycle_engine"),
+        ("Pick hardware", "plan for another machine (h)", "pick_hardware"),
+        ("Rules", "the known issues and which models they touch (r)", "rules"),
+        ("Downloads", "transfers and the local cache (D)", "downloads"),
+        ("Servers", "running servers, tok/s, KV cache, GPU (S)", "servers"),
+        ("Launch the model", "open the launch dialog (L, in a model's detail)", "launch"),
+        ("Bench the server", "load the selected server (b, on Servers)", "bench"),
+        ("Stop the server", "stop the selected server (x, on Servers)", "stop"),
+    )
 
     def __init__(self, services: Services, hardware: str = "auto", refresh_from_hub: bool = True,
                  poll_servers: bool = True) -> None:
@@ -67,6 +84,7 @@ class SparkTuiApp(App[int]):
         self._polls = 0
         self._external: list = []  # vLLM servers found listening that spark-tui did not start
         self.observations: tuple = ()  # what launches here printed at start-up: the plans use them
+        self.search_hits: dict[str, set[str]] = {}  # what the Hub returned for each query
         self.engines = list(services.engines)  # the vLLM entry becomes the one a launch would run, once found
         self.runtime_label: str | None = None  # which executable or image a launch runs, once found
         self.downloads = DownloadManager(services.plan_download, services.pull, self._notify_from_thread)
@@ -74,6 +92,24 @@ class SparkTuiApp(App[int]):
         for entry in services.catalog:
             self.rows[entry.id] = ModelRow(entry.id, "catalog", use_case=entry.use_case)
         self.rule_problems = list(services.rules.problems)
+
+    def get_system_commands(self, screen: Any) -> Any:
+        """Textual's own commands, then the app's actions that the current screen can do."""
+        from textual.app import SystemCommand
+
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in self.PALETTE_ACTIONS:
+            method = getattr(screen, f"action_{action}", None)
+            if callable(method):
+                yield SystemCommand(title, help_text, method)
+
+    def action_help(self) -> None:
+        from textual.screen import ModalScreen
+
+        from spark_tui.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, ModalScreen):
+            self.push_screen(HelpScreen(self.screen))
 
     def _handle_exception(self, error: Exception) -> None:
         """Textual's hook for an exception nothing handled (Textual is pinned exactly, see pyproject.toml). In a
@@ -205,6 +241,7 @@ class SparkTuiApp(App[int]):
             self.notify(message.error, title="Search", severity="warning")
         elif not message.hits:
             self.notify(f"No models match '{message.query}'.", title="Search")
+        self.search_hits[message.query] = {hit.id for hit in message.hits}
         for hit in message.hits:
             row = self.rows.get(hit.id)
             if row is None:

@@ -116,5 +116,6 @@ def issue_text(severity: str, title: str, tag: str, detail: str, fix: str, fixed
     for ref in references:
         text.append("→ ")
         text.append(ref.label, style=Style(link=ref.url, underline=True))  # OSC 8 where the terminal can
-        text.append(f"{' (' + ref.state + ')' if ref.state else ''}\n  {ref.url}\n", style="dim")
+        said = ref.state and f"({ref.state}" in ref.label  # "(closed, not merged)" is not followed by "(closed)"
+        text.append(f"{' (' + ref.state + ')' if ref.state and not said else ''}\n  {ref.url}\n", style="dim")
     return text

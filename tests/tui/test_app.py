@@ -37,7 +37,8 @@ async def test_catalog_rows_fill_in_with_verdicts(make_app):
         assert rows["RedHatAI/Qwen3-30B-A3B-NVFP4"][1] == "CAUTION"
         assert rows["RedHatAI/Qwen3-8B-NVFP4"][1] == "OK"
         assert rows["nvidia/DeepSeek-R1-NVFP4"][1] == "INCOMPATIBLE"
-        assert rows["RedHatAI/Qwen3-30B-A3B-NVFP4"][3] == "30.5B/3.4B"
+        params = app.screen.query_one("#models", DataTable).get_cell("RedHatAI/Qwen3-30B-A3B-NVFP4", "params")
+        assert params == "30.5B/3.4B"
         header = text_of(app, "#machine")
         assert "Planning for gb10" in header and "CC 12.1" in header and "unified 119.6 GiB" in header
 
@@ -54,9 +55,51 @@ async def test_search_find_and_read_why_it_is_a_caution(make_app):
         # vLLM 0.28 no longer refuses non-gated compressed-tensors NVFP4 (removed in 0.16): a caution
         assert rows["Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4"][1] == "CAUTION"
         assert app.rows["Firworks/NVIDIA-Nemotron-3-Nano-30B-A3B-nvfp4"].origin == "search"
+        await pilot.press("escape")  # clears the search: the whole catalog again
         await open_model(app, pilot, "RedHatAI/Qwen3-30B-A3B-NVFP4")
         findings = " ".join(text_of(app, "#findings").split())
         assert "#31782 does not apply" in findings and "https://github.com/vllm-project/vllm/issues/31782" in findings
+
+
+async def test_search_narrows_the_table_enter_goes_to_the_first_match_esc_clears(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        catalog = list(table_rows(app))
+        await pilot.press("slash", *"qwen3 8b")  # every word must match, case ignored; narrowed as you type
+        await pilot.pause()
+        narrowed = list(table_rows(app))
+        assert narrowed and len(narrowed) < len(catalog)
+        assert all("qwen3" in m.lower() and "8b" in m.lower() for m in narrowed), narrowed
+        table = app.screen.query_one("#models", DataTable)
+        cell = table.get_cell(narrowed[0], "model")
+        assert any("reverse" in str(span.style) for span in cell.spans)  # the match is highlighted
+        await settle(app, pilot)  # the Hub's answer for the query joins the matches, not the bottom of the table
+        assert all(("qwen3" in m.lower() and "8b" in m.lower()) or m in app.search_hits.get("qwen3 8b", ())
+                   for m in table_rows(app))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.focused is table and table.cursor_row == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert list(table_rows(app)) == catalog and app.screen.query_one("#search").value == ""
+
+
+async def test_j_k_g_and_G_move_like_every_terminal_tool(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#models", DataTable)
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1
 
 
 async def test_change_max_model_len_and_utilization_updates_memory_and_verdict(make_app):
@@ -70,7 +113,7 @@ async def test_change_max_model_len_and_utilization_updates_memory_and_verdict(m
         await pilot.press(*"16384", "enter")
         await pilot.pause()
         after = text_of(app, "#memory")
-        assert "max-model-len 16384" in after and after != before  # the one-request segment shrank too
+        assert "max-model-len 16,384" in after and after != before  # the one-request segment shrank too
         await pilot.press("u")
         await pilot.press(*"0.2", "enter")
         await pilot.pause()
@@ -256,9 +299,11 @@ async def test_filters_and_sort(make_app):
         assert "nvidia/DeepSeek-R1-NVFP4" not in table_rows(app)
         await pilot.press("z", "v")  # verdict ok
         assert all(cells[1] == "OK" for cells in table_rows(app).values())
-        await pilot.press("v", "v", "v", "v", "s", "s")  # verdict all; sort by size
+        await pilot.press("v", "v", "v", "v", "s", "s")  # verdict all; sort by size: largest first
         sizes = list(table_rows(app))
-        assert sizes[-1] == "nvidia/DeepSeek-R1-NVFP4" or sizes[-1] == "nvidia/DeepSeek-V3.2-NVFP4"
+        assert sizes[0] in ("nvidia/DeepSeek-R1-NVFP4", "nvidia/DeepSeek-V3.2-NVFP4"), sizes
+        table = app.screen.query_one("#models", DataTable)
+        assert "Size ▼" in [str(c.label) for c in table.columns.values()] and "by size ▼" in text_of(app, "#filters")
 
 
 async def test_broken_user_rules_file_is_shown(make_app, tmp_path):
@@ -315,3 +360,47 @@ async def test_a_redraw_that_lands_after_quitting_is_harmless(make_app):
         await settle(app, pilot)
     assert not app.screen_stack
     app._refresh_now()  # must be a no-op, not an exception
+
+
+async def test_question_mark_lists_every_key_of_the_screen_and_esc_closes_it(make_app):
+    from spark_tui.tui.screens.help import HelpScreen
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        keys = str(app.screen.query_one("#help-keys").render())
+        for key, what in (("/", "Search"), ("f", "Quant"), ("z", "Fits"), ("v", "Verdict"), ("r", "Rules"),
+                          ("S", "Servers"), ("q", "Quit")):  # hidden from the footer or not
+            assert any(key in line.split("  ")[0].split(", ") and what in line for line in keys.splitlines()), key
+        assert "First row" in keys and "Last row" in keys
+        await pilot.press("escape")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "MainScreen"
+
+
+async def test_the_command_palette_offers_the_apps_actions(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Search the Hub", "Filter by quantization", "Switch engine", "Pick hardware", "Servers",
+                      "Downloads", "Rules"):
+            assert title in titles
+        command = next(c for c in app.get_system_commands(app.screen) if c.title == "Only models that fit")
+        command.callback()
+        await pilot.pause()
+        assert app.screen.fits_only
+
+
+async def test_the_detail_says_why_before_the_memory_bar(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await open_model(app, pilot, "nvidia/DeepSeek-R1-NVFP4")
+        advice = app.rows["nvidia/DeepSeek-R1-NVFP4"].advice
+        reason = next(f.title for f in advice.findings if f.severity == "error")
+        title = " ".join(text_of(app, "#title").split())
+        assert "INCOMPATIBLE" in title and f"why: {' '.join(reason.split())}" in title

@@ -26,12 +26,15 @@ def test_find_read_change_copy_quit(hub, size):
         session.wait_for("Planning for gb10", "RedHatAI/Qwen3-30B-A3B-NVFP4")
         session.wait_for("CAUTION")
         session.keys("/")
-        session.type("Qwen3-30B")
-        session.keys("Enter")
-        session.keys("Down", "Down", "Down")  # the fourth catalog row
+        session.type("Qwen3-30B")  # the table narrows to the matches as you type
+        session.keys("Enter")  # the cursor on the first match
         session.wait_for("RedHatAI/Qwen3-30B-A3B-NVFP4 (MoE (caution))")
+        assert "RedHatAI/Qwen3-8B-NVFP4" not in session.screen()  # narrowed, not appended below
         session.keys("Enter")
-        session.wait_for("Verdict: CAUTION", "Launch (c copies it)")  # the screen is fully drawn
+        # The verdict and the finding behind it on the first screen, before the memory bar, at any size.
+        screen = session.wait_for("Verdict: CAUTION", "why: ")
+        assert screen.index("why: ") < screen.index("Memory per GPU") if "Memory per GPU" in screen else True
+        session.wait_for("Launch (c copies it)")  # the screen is fully drawn
         for _ in range(40):  # on a small terminal the findings are further down: scroll to them
             if "#31782 does not apply" in " ".join(session.screen().split()):
                 break
@@ -40,12 +43,12 @@ def test_find_read_change_copy_quit(hub, size):
         session.keys("l")
         session.type("16384")
         session.keys("Enter")
-        session.wait_for("max-model-len 16384 (given")
+        session.wait_for("max-model-len 16,384 (given")
         session.keys("c")
         session.wait_for("Launch command copied")
         session.resize(60, 20)  # a small terminal mid-use degrades, does not crash
         session.resize(*size)
-        session.wait_for("max-model-len 16384 (given")  # still alive, still showing the plan
+        session.wait_for("max-model-len 16,384 (given")  # still alive, still showing the plan
         session.keys("Escape", pause=0.6)  # a lone Escape (not the start of an Alt sequence)
         session.keys("q")
         screen = session.wait_for("EXIT=0")

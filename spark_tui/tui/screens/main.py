@@ -15,13 +15,22 @@ from textual.widgets import DataTable, Footer, Input, Static
 from spark_tui.tui.format import QUANT_FILTERS, SEVERITY_STYLE, VERDICT_STYLE, model_cells, quant_matches
 from spark_tui.tui.model_state import ModelRow
 from spark_tui.tui.widgets.machine import MachineHeader, machine_text
+from spark_tui.tui.widgets.table import NavTable
 
 if TYPE_CHECKING:
     from spark_tui.tui.app import SparkTuiApp
 
-COLUMNS = (("model", "Model"), ("verdict", "Verdict"), ("size", "Size"), ("params", "Params"), ("quant", "Quant"),
-           ("moe", "MoE"), ("ctx", "Max ctx"), ("tps", "tok/s≤"), ("pop", "↓/♥"))
+# Every column model_cells gives, in its order; each with its label and a width that holds every value it can show.
+CELL_KEYS = ("model", "verdict", "size", "params", "quant", "moe", "ctx", "tps", "pop")
+LABELS = {"model": "Model", "verdict": "Verdict", "size": "Size", "params": "Params", "quant": "Quant", "moe": "MoE",
+          "ctx": "Max len", "tps": "tok/s≤", "pop": "↓/♥"}
+WIDTHS = {"verdict": 12, "size": 9, "ctx": 9, "tps": 6, "quant": 11, "params": 13, "moe": 7, "pop": 11}
+ALWAYS = ("verdict", "size", "ctx", "tps")  # with the model: visible at 80 columns, whatever else is dropped
+OPTIONAL = ("quant", "params", "moe", "pop")  # added in this order while the model column keeps MODEL_MIN
+MODEL_MIN = 36
 SORTS = ("catalog", "verdict", "size", "params", "tok/s", "downloads")
+SORT_COLUMN = {"verdict": ("verdict", "▲"), "size": ("size", "▼"), "params": ("params", "▼"), "tok/s": ("tps", "▼"),
+               "downloads": ("pop", "▼")}
 VERDICT_FILTERS = ("all", "ok", "caution", "incompatible", "unknown")
 VERDICT_ORDER = {"ok": 0, "caution": 1, "unknown": 2, "incompatible": 3}
 
@@ -30,17 +39,18 @@ class MainScreen(Screen[None]):
     AUTO_FOCUS = "#models"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search"),
-        Binding("f", "cycle_quant", "Quant"),
-        Binding("z", "toggle_fits", "Fits"),
-        Binding("v", "cycle_verdict", "Verdict"),
+        # At 80 columns the footer has room for the keys used most (and ?); the others are in ? and ctrl+p.
+        Binding("f", "cycle_quant", "Quant", show=False),
+        Binding("z", "toggle_fits", "Fits", show=False),
+        Binding("v", "cycle_verdict", "Verdict", show=False),
         Binding("s", "cycle_sort", "Sort"),
-        Binding("e", "cycle_engine", "Engine"),
-        Binding("h", "pick_hardware", "Hardware"),
-        Binding("r", "rules", "Rules"),
+        Binding("e", "cycle_engine", "Engine", show=False),
+        Binding("h", "pick_hardware", "Hardware", show=False),
+        Binding("r", "rules", "Rules", show=False),
         Binding("S", "servers", "Servers"),
         Binding("D", "downloads", "Downloads"),
         Binding("d", "download", "Download", show=False),
-        Binding("escape", "focus_table", "Table", show=False),
+        Binding("escape", "escape", "Clear / table", show=False),
     ]
 
     def __init__(self) -> None:
@@ -50,8 +60,10 @@ class MainScreen(Screen[None]):
         self.fits_only = False
         self.verdict_filter = "all"
         self.sort = "catalog"
-        self.search_query = ""
+        self.search_query = ""  # what the table is narrowed to (as typed, live)
+        self._hub_query = ""  # what the Hub was last asked
         self._debounce: Timer | None = None
+        self.columns: tuple[str, ...] = ()  # the columns shown at the current width
 
     @property
     def spark(self) -> SparkTuiApp:
@@ -62,20 +74,51 @@ class MainScreen(Screen[None]):
         with Horizontal(id="search-bar"):
             yield Input(placeholder="/ search the Hub", id="search")
             yield Static(id="filters")
-        yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+        yield NavTable(id="models", cursor_type="row", zebra_stripes=True)
         yield Static(id="summary")
         yield Footer()
 
     def on_mount(self) -> None:
         self.ready = True
-        table = self.query_one("#models", DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
         self.refresh_from_app()
+
+    def on_resize(self) -> None:
+        self.refresh_from_app()
+
+    def _layout(self) -> tuple[tuple[str, ...], int]:
+        """The columns that fit this width (the model's, then ALWAYS, then OPTIONAL while the model keeps
+        MODEL_MIN) and the model column's width. Each column takes 2 more cells of padding; 2 for the scrollbar."""
+        width = max(self.size.width, 40)
+        used = 2 + 2 + sum(WIDTHS[k] + 2 for k in ALWAYS)
+        chosen = list(ALWAYS)
+        for key in OPTIONAL:
+            if width - used - (WIDTHS[key] + 2) >= MODEL_MIN:
+                chosen.append(key)
+                used += WIDTHS[key] + 2
+        order = [k for k in ("verdict", "size", "ctx", "tps", "quant", "params", "moe", "pop") if k in chosen]
+        return ("model", *order), max(12, width - used)
+
+    def _ensure_columns(self, table: DataTable) -> int:
+        columns, model_width = self._layout()
+        labels = {**LABELS}
+        if self.sort in SORT_COLUMN:
+            key, arrow = SORT_COLUMN[self.sort]
+            labels[key] = f"{labels[key]} {arrow}"
+        wanted = (columns, model_width, tuple(labels[k] for k in columns))
+        if getattr(self, "_columns_key", None) != wanted:
+            self._columns_key = wanted
+            self.columns = columns
+            table.clear(columns=True)
+            for key in columns:
+                table.add_column(labels[key], key=key, width=model_width if key == "model" else WIDTHS[key])
+        return model_width
 
     # --- rendering ---
     def visible_rows(self) -> list[ModelRow]:
-        rows = [r for r in self.spark.rows.values() if r.origin == "catalog" or self._matches_search(r)]
+        if self.search_query:  # narrowed to the matches, catalog and Hub results together
+            rows = [r for r in self.spark.rows.values() if self._matches_search(r)]
+        else:
+            rows = [r for r in self.spark.rows.values() if r.origin == "catalog"]
         rows = [r for r in rows if quant_matches(r, self.quant_filter)]
         if self.fits_only:
             rows = [r for r in rows if r.advice and r.advice.memory and r.advice.memory.fits]
@@ -85,15 +128,19 @@ class MainScreen(Screen[None]):
         keys = {
             "catalog": lambda r: (r.origin != "catalog", order.index(r.id)),
             "verdict": lambda r: VERDICT_ORDER.get(r.advice.verdict, 9) if r.advice else 9,
-            "size": lambda r: (r.facts.weights_bytes or 0) if r.facts else 0,
-            "params": lambda r: (r.facts.params_total or 0) if r.facts else 0,
-            "tok/s": lambda r: -(r.advice.performance.decode_tokens_per_s_bound or 0) if r.advice else 0,
-            "downloads": lambda r: -(r.downloads or 0),
+            # Largest first, unknown last.
+            "size": lambda r: _descending(r.facts.weights_bytes if r.facts else None),
+            "params": lambda r: _descending(r.facts.params_total if r.facts else None),
+            "tok/s": lambda r: _descending(r.advice.performance.decode_tokens_per_s_bound if r.advice else None),
+            "downloads": lambda r: _descending(r.downloads if r.downloads is not None else
+                                               (r.facts.downloads if r.facts else None)),
         }
         return sorted(rows, key=keys[self.sort])
 
     def _matches_search(self, row: ModelRow) -> bool:
-        return bool(self.search_query) and self.search_query.lower() in row.id.lower()
+        """Every word of the query is in the model id (case ignored), or the Hub returned it for this query."""
+        words = self.search_query.lower().split()
+        return all(w in row.id.lower() for w in words) or row.id in self.spark.search_hits.get(self._hub_query, ())
 
     def on_screen_resume(self) -> None:
         self.spark.redraw_if_stale(self)
@@ -108,12 +155,16 @@ class MainScreen(Screen[None]):
         self.query_one("#filters", Static).update(Text(
             f"{spark.engine} · {self.quant_filter if self.quant_filter != 'all' else 'any quant'} · "
             f"{'fits' if self.fits_only else 'any size'} · "
-            f"{self.verdict_filter if self.verdict_filter != 'all' else 'any verdict'} · by {self.sort}", style="dim"))
+            f"{self.verdict_filter if self.verdict_filter != 'all' else 'any verdict'} · by {self.sort}"
+            f"{' ' + SORT_COLUMN[self.sort][1] if self.sort in SORT_COLUMN else ''}", style="dim"))
         table = self.query_one("#models", DataTable)
         current = self._current_id()
+        model_width = self._ensure_columns(table)
         table.clear()
         for row in self.visible_rows():
-            table.add_row(*model_cells(row), key=row.id)
+            cells = dict(zip(CELL_KEYS, model_cells(row), strict=True))
+            cells["model"] = _model_cell(row.id, self.search_query, model_width)
+            table.add_row(*(cells[k] for k in self.columns), key=row.id)
         if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
         self.show_summary()
@@ -146,31 +197,43 @@ class MainScreen(Screen[None]):
             self.app.push_screen(ModelScreen(row.id))
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        """The table narrows as you type; the Hub is asked once typing pauses."""
+        query = event.value.strip()
+        if query != self.search_query:
+            self.search_query = query
+            self.refresh_from_app()
         if self._debounce is not None:
             self._debounce.stop()
-        query = event.value.strip()
-        self._debounce = self.set_timer(0.4, lambda: self._search(query))
+        self._debounce = self.set_timer(0.4, lambda: self._ask_hub(query))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter: the cursor on the first match, in the table."""
         if self._debounce is not None:
             self._debounce.stop()
-        self._search(event.value.strip())
-        self.query_one("#models", DataTable).focus()
+        self._ask_hub(event.value.strip())
+        table = self.query_one("#models", DataTable)
+        table.focus()
+        if table.row_count:
+            table.move_cursor(row=0)
 
-    def _search(self, query: str) -> None:
-        if query == self.search_query:
+    def _ask_hub(self, query: str) -> None:
+        if query == self._hub_query:
             return
-        self.search_query = query
+        self._hub_query = query
         if len(query) >= 2:
             self.spark.run_search(query)
-        self.refresh_from_app()
 
     # --- actions ---
     def action_focus_search(self) -> None:
         self.query_one("#search", Input).focus()
 
-    def action_focus_table(self) -> None:
+    def action_escape(self) -> None:
+        """Esc clears the search (from the field or the table) and returns to the table."""
+        search = self.query_one("#search", Input)
+        if search.value:
+            search.value = ""  # (Input.Changed clears the narrowing)
         self.query_one("#models", DataTable).focus()
+
 
     def action_cycle_quant(self) -> None:
         self.quant_filter = QUANT_FILTERS[(QUANT_FILTERS.index(self.quant_filter) + 1) % len(QUANT_FILTERS)]
@@ -221,6 +284,24 @@ class MainScreen(Screen[None]):
         from spark_tui.tui.screens.rules import RulesScreen
 
         self.app.push_screen(RulesScreen())
+
+
+def _descending(value: float | None) -> tuple[bool, float]:
+    return (value is None, -(value or 0))
+
+
+def _model_cell(model: str, query: str, width: int) -> Text:
+    """The model id, cut to the column with … (its end kept: the variant is what differs), the query's words
+    highlighted."""
+    shown = model if len(model) <= width else model[: max(1, width - 1 - 12)] + "…" + model[-12:]
+    text = Text(shown)
+    lowered = shown.lower()
+    for word in query.lower().split():
+        start = lowered.find(word)
+        while start >= 0:
+            text.stylize("bold reverse", start, start + len(word))
+            start = lowered.find(word, start + len(word))
+    return text
 
 
 def summary_text(row: ModelRow) -> Text:

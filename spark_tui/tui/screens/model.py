@@ -27,9 +27,9 @@ class ModelScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("c", "copy", "Copy command"),
-        Binding("e", "cycle_engine", "Engine"),
+        Binding("e", "cycle_engine", "Engine", show=False),
         Binding("l", "focus_len", "max-model-len"),
-        Binding("u", "focus_util", "utilization"),
+        Binding("u", "focus_util", "utilization", show=False),
         Binding("L", "launch", "Launch"),
         Binding("d", "download", "Download"),
     ]
@@ -184,6 +184,10 @@ class ModelScreen(Screen[None]):
         self.query_one("#util", Input).focus()
 
 
+def _n(value: int | None) -> str:
+    return "—" if not value else f"{value:,}"
+
+
 def title_text(row: ModelRow, advice: Advice | None, hardware: str) -> Text:
     text = Text(overflow="fold")
     text.append(row.id, style="bold")
@@ -201,6 +205,12 @@ def title_text(row: ModelRow, advice: Advice | None, hardware: str) -> Text:
             text.append(f"{engine.engine} ")
             text.append(engine.verdict, style=VERDICT_STYLE[engine.verdict])
             text.append("  ")
+    # Why, on the first screen, before the memory bar: the finding that decides the verdict.
+    deciding = {"incompatible": "error", "caution": "warning"}.get(advice.verdict)
+    reason = next((f for f in advice.findings if f.severity == deciding), None) if deciding else None
+    if reason is not None:
+        text.append("\nwhy: ", style="bold")
+        text.append(reason.title, style=VERDICT_STYLE[advice.verdict])
     for unknown in advice.unknowns:
         text.append(f"\nunknown: {unknown}", style="magenta")
     return text
@@ -219,8 +229,8 @@ def memory_text(advice: Advice) -> Text:
         tokens = f"{plan.kv_cache_tokens:,}" if plan.kv_cache_tokens is not None else "?"
         fits = {True: ("fits", "green"), False: ("does not fit", "bold red"), None: ("fit unknown", "magenta")}
         label, style = fits[plan.fits]
-        text.append(f"\nKV cache {tokens} tokens · max-model-len {plan.max_model_len or '—'} "
-                    f"({plan.max_model_len_source}; up to {plan.max_model_len_fit or '—'} fits): ")
+        text.append(f"\nKV cache {tokens} tokens · max-model-len {_n(plan.max_model_len)} "
+                    f"({plan.max_model_len_source}; up to {_n(plan.max_model_len_fit)} fits): ")
         text.append(label, style=style)
         if plan.kv_cache_tokens and plan.max_model_len:
             text.append(f" · room for {plan.kv_cache_tokens / plan.max_model_len:.1f} requests of that length")

@@ -7,9 +7,9 @@ from rich.text import Text
 from spark_tui.advisor.types import MemoryPlan
 
 GIB = 1024**3
-SEGMENTS = (("weights", "white on blue"), ("overhead", "white on magenta"),
-            ("one request", "black on cyan"), ("rest of KV cache", "black on green"),
-            ("free", "black on grey50"))
+# Each segment has its own fill character as well as its colour, so the bar reads the same under NO_COLOR.
+SEGMENTS = (("weights", "█", "blue"), ("overhead", "▓", "magenta"), ("one request", "▒", "cyan"),
+            ("rest of KV cache", "░", "green"), ("free", "·", "grey50"))
 
 
 def memory_bar(plan: MemoryPlan, width: int = 60) -> Text:
@@ -27,11 +27,11 @@ def memory_bar(plan: MemoryPlan, width: int = 60) -> Text:
         cells[2] = 1  # always visible when there is one
     cells[-1] = max(width - sum(cells[:-1]), 0)
     bar = Text()
-    for (_name, style), count in zip(SEGMENTS, cells, strict=True):
-        bar.append(" " * count, style=style)
+    for (_name, fill, colour), count in zip(SEGMENTS, cells, strict=True):
+        bar.append(fill * count, style=colour)
     bar.append("\n")
-    for (name, style), size in zip(SEGMENTS, sizes, strict=True):
-        bar.append("■ ", style=style.split(" on ")[-1])
+    for (name, fill, colour), size in zip(SEGMENTS, sizes, strict=True):
+        bar.append(f"{fill} ", style=colour)
         bar.append(f"{name} {size / GIB:.1f} GiB  ")
     if plan.weights_bytes + plan.overhead_bytes > plan.budget_bytes:
         bar.append("\nweights + overhead exceed the budget", style="bold red")
