@@ -36,6 +36,53 @@ class TestModelScreen:
         assert snap_compare(app, terminal_size=size, run_before=ready)
 
 
+    @pytest.mark.parametrize("size", SIZES)
+    def test_detail_of_an_incompatible_model(self, snap_compare, make_app, size):
+        app = make_app()
+
+        async def ready(pilot):
+            await settle(app, pilot)
+            await select_row(app, pilot, "nvidia/DeepSeek-R1-NVFP4")
+            await pilot.press("enter")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+class TestLaunchDialog:
+    @pytest.mark.parametrize("size", SIZES)
+    def test_incompatible(self, snap_compare, make_app, size):
+        from spark_tui.engines.runtime import VllmRuntime
+
+        runtime = VllmRuntime("local", "/opt/venv/bin/vllm")
+        # Fixed answers for what differs between machines: which vLLM runs, and whether port 8000 is free.
+        app = make_app(resolve_runtime=lambda: runtime, runtime_version=lambda r: "0.28.0",
+                       port_is_free=lambda host, port: True)
+
+        async def ready(pilot):
+            await settle(app, pilot)
+            await select_row(app, pilot, "RedHatAI/Qwen3-VL-235B-A22B-Instruct-NVFP4")
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.press("L")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+class TestHelpScreen:
+    @pytest.mark.parametrize("size", SIZES)
+    def test_main_keys(self, snap_compare, make_app, size):
+        app = make_app()
+
+        async def ready(pilot):
+            await settle(app, pilot)
+            await pilot.press("question_mark")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
 class TestRulesScreen:
     @pytest.mark.parametrize("size", SIZES)
     def test_rules(self, snap_compare, make_app, size):

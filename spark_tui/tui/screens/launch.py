@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Static
 
 from spark_tui.advisor.types import LaunchPlan
 from spark_tui.errors import UsageError
@@ -52,7 +52,7 @@ class LaunchScreen(ModalScreen[LaunchPlan | None]):
     def compose(self) -> ComposeResult:
         c = self.context
         with Vertical(id="launch-dialog"):
-            yield Label("Launch this server? Enter runs it (detached), Esc cancels. Edit the command if you like.")
+            yield Static("Launch this server? Enter runs it (detached), Esc cancels. Edit the command if you like.")
             if c.verdict == "incompatible":
                 text = Text("INCOMPATIBLE here", style="bold red")
                 text.append(f": {c.blocking}" if c.blocking else "", style="red")
