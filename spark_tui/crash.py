@@ -9,12 +9,15 @@ import time
 import traceback
 from pathlib import Path
 
-# Options whose value is a secret, and strings that look like Hugging Face tokens wherever they appear.
+# Options whose value is a secret, variables whose name says it holds one (docker's `-e NAME=VALUE`), and strings
+# that look like Hugging Face tokens wherever they appear.
 _SECRET_OPTIONS = ("--api-key", "--token", "--hf-token")
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
 _TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
 
 def redact(argv: list[str]) -> list[str]:
+    """The argv with every secret value replaced by *** (for reports, `ps`, anything shown or kept)."""
     out: list[str] = []
     hide_next = False
     for arg in argv:
@@ -28,6 +31,8 @@ def redact(argv: list[str]) -> list[str]:
                 arg = f"{name}=***"
             else:
                 hide_next = True
+        elif eq and not name.startswith("-") and _SECRET_NAME.search(name):
+            arg = f"{name}=***"
         out.append(_TOKEN.sub("hf_***", arg))
     return out
 

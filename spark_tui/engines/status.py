@@ -5,10 +5,10 @@ code, how far its log got): no I/O, so every state is tested directly. The super
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from spark_tui.crash import redact
 from spark_tui.engines.records import ServerRecord
 from spark_tui.metrics.scrape import MetricsSample
 
@@ -31,31 +31,6 @@ def server_state(record: ServerRecord, running: bool, answering: bool, exit_code
     if answering:
         return "ready", progress
     return ("starting" if progress == "starting" else "loading"), progress
-
-
-_SECRET_FLAGS = ("--api-key", "--hf-token", "--token")
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
-
-
-def redacted(argv: list[str]) -> list[str]:
-    """The argv with secret values replaced by ***: values of --api-key/--hf-token/--token (either form) and of
-    NAME=VALUE pairs (docker's -e) whose name says key, token, secret or password."""
-    out: list[str] = []
-    hide_next = False
-    for word in argv:
-        if hide_next:
-            out.append("***")
-            hide_next = False
-            continue
-        name, sep, _ = word.partition("=")
-        if word in _SECRET_FLAGS:
-            hide_next = True
-            out.append(word)
-        elif sep and (name in _SECRET_FLAGS or (_SECRET_NAME.search(name) and not name.startswith("-"))):
-            out.append(f"{name}=***")
-        else:
-            out.append(word)
-    return out
 
 
 @dataclass
@@ -91,7 +66,7 @@ class ServerStatus:
             "external": record.external, "bench": self.bench,
             "kv_cache_tokens": None if self.kv_tokens is None else dict(zip(("predicted", "observed"),
                                                                            self.kv_tokens, strict=True)),
-            "command": redacted(record.argv) if record.argv else None,
+            "command": redact(record.argv) if record.argv else None,
             "engine_version": plan.get("engine_version"),
             "runtime": None if record.external else ("container" if record.container else "local"),
             "bound_tokens_per_s": _round(plan.get("bound_tokens_per_s")),

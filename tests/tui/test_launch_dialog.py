@@ -33,7 +33,8 @@ from spark_tui.engines.records import ServerRecord  # noqa: E402
 from spark_tui.engines.runtime import VllmRuntime  # noqa: E402
 from spark_tui.errors import SparkTuiError  # noqa: E402
 from spark_tui.tui.app import SparkTuiApp  # noqa: E402
-from tests.tui.conftest import select_row, services, settle  # noqa: E402
+from tests.tui.conftest import services  # noqa: E402
+from tests.tui.test_servers import open_launch_dialog  # noqa: E402
 from tests.tui.test_servers_doubles import FakeServers  # noqa: E402
 
 
@@ -62,15 +63,6 @@ def dialog_app(supervisor, **overrides) -> SparkTuiApp:
                                 runtime_version=lambda r: "0.28.0", **overrides), hardware="gb10")
 
 
-async def open_dialog(app, pilot, model: str) -> None:
-    await settle(app, pilot)
-    await select_row(app, pilot, model)
-    await pilot.press("enter")
-    await pilot.pause()
-    await pilot.press("L")
-    await pilot.pause()
-
-
 def shown(app) -> str:
     return "\n".join(str(s.render()) for s in app.screen.query(Static))
 
@@ -79,7 +71,7 @@ async def test_an_incompatible_model_says_why_and_needs_a_second_enter(hub):
     supervisor = Launches()
     app = dialog_app(supervisor)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_dialog(app, pilot, "RedHatAI/Qwen3-VL-235B-A22B-Instruct-NVFP4")
+        await open_launch_dialog(app, pilot, "RedHatAI/Qwen3-VL-235B-A22B-Instruct-NVFP4")
         assert isinstance(app.screen, LaunchScreen)
         blocking = next(f.title for f in app.rows["RedHatAI/Qwen3-VL-235B-A22B-Instruct-NVFP4"].advice.findings
                         if f.severity == "error")
@@ -104,7 +96,7 @@ async def test_a_taken_port_is_replaced_and_a_failed_launch_comes_back_with_the_
     supervisor = Launches(failures=1)
     app = dialog_app(supervisor, port_is_free=lambda host, port: port != 8000)  # 8000 taken on this "machine"
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        await open_launch_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
         field_ = app.screen.query_one("#launch-command")
         assert "--port 8001" in field_.value and "Port 8000 is in use here: proposing 8001." in shown(app)
         field_.value = field_.value.replace("--host", "--enforce-eager --host")  # the user's edit
@@ -129,7 +121,7 @@ async def test_a_port_taken_while_editing_is_said_before_enter(hub):
     supervisor = Launches()
     app = dialog_app(supervisor, port_is_free=lambda host, port: port not in (8000, 9999))
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        await open_launch_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
         field_ = app.screen.query_one("#launch-command")
         field_.value = field_.value.replace("--port 8001", "--port 9999")
         await pilot.press("enter")

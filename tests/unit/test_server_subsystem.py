@@ -9,9 +9,10 @@ from dataclasses import asdict
 import pytest
 
 from spark_tui.advisor.types import LaunchPlan
+from spark_tui.crash import redact
 from spark_tui.engines.adapters import adapter_for
 from spark_tui.engines.records import ServerRecord, parse_record
-from spark_tui.engines.status import ServerStatus, redacted, server_state
+from spark_tui.engines.status import ServerStatus, server_state
 from spark_tui.engines.vllm import VLLM
 from spark_tui.errors import UsageError
 from spark_tui.metrics.history import RateHistory
@@ -50,7 +51,7 @@ def test_a_container_that_ended_says_how_to_remove_it():
 def test_secrets_never_show_in_a_command():
     argv = ["docker", "run", "-e", "HF_TOKEN", "-e", "MY_API_KEY=sk-1", "-e", "VLLM_USE_DEEP_GEMM=0", "img", "vllm",
             "serve", "m", "--api-key", "sk-2", "--hf-token=hf_3", "--port", "8000"]
-    shown = redacted(argv)
+    shown = redact(argv)
     assert not any(secret in " ".join(shown) for secret in ("sk-1", "sk-2", "hf_3"))
     assert shown[3] == "HF_TOKEN" and "VLLM_USE_DEEP_GEMM=0" in shown and shown[-2:] == ["--port", "8000"]
     assert shown[shown.index("--api-key") + 1] == "***" and "--hf-token=***" in shown
