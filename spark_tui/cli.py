@@ -2,7 +2,8 @@
 
 Exit status is a contract: 0 ok, 1 caution, 2 incompatible, 3 unknown (and any failure: model not
 found, gated, network down with nothing cached, bad arguments). Failures print one sentence, never a
-traceback. Nothing here imports Textual; `check` loads only what it uses.
+traceback; `check --json` also prints its failure object on stdout (report.failure_to_json). Nothing here imports
+Textual; `check` loads only what it uses.
 """
 
 from __future__ import annotations
