@@ -2,12 +2,14 @@
 
 Exit status is a contract: 0 ok, 1 caution, 2 incompatible, 3 unknown (and any failure: model not
 found, gated, network down with nothing cached, bad arguments). Failures print one sentence, never a
-traceback. Nothing here imports Textual; `check` loads only what it uses.
+traceback; `check --json` also prints its failure object on stdout (report.failure_to_json). Nothing here imports
+Textual; `check` loads only what it uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -15,16 +17,16 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from spark_tui import __version__
-from spark_tui.errors import EXIT_INTERNAL, EXIT_UNKNOWN, RulesError, SparkTuiError, UsageError
+from spark_tui.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, RulesError, SparkTuiError, UsageError
 
 VERDICT_EXIT = {"ok": 0, "caution": 1, "incompatible": 2, "unknown": 3}
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse's default exit 2 would read as "incompatible"
-        # One sentence and where to look, not argparse's usage block (which buries the sentence).
-        sys.stderr.write(f"spark-tui: {message}.\n  See: {self.prog} --help\n")
-        raise SystemExit(EXIT_UNKNOWN)
+        # One sentence and where to look, not argparse's usage block (which buries the sentence); main() says it
+        # (and `check --json` gives scripts its failure object).
+        raise UsageError(f"{message}.", f"See: {self.prog} --help")
 
 
 def _positive_int(text: str) -> int:
@@ -261,20 +263,44 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
             "bench": serve_cli.cmd_bench}[command]
 
 
+def _wants_check_json(words: list[str]) -> bool:
+    """`check … --json`, read from the words themselves: a script that asked for JSON gets its failure object even
+    when the arguments could not be parsed."""
+    if _command_in(words) != "check":
+        return False
+    return "--json" in (words[:words.index("--")] if "--" in words else words)
+
+
+def _print_check_failure(error: SparkTuiError | None, args: argparse.Namespace | None, message: str,
+                         kind: str) -> None:
+    """The object `check --json` prints when there is no advice (the sentence still goes to stderr)."""
+    from spark_tui.report import failure_to_json
+
+    data = failure_to_json(error, kind=kind, message=message, model=getattr(args, "model", None),
+                           revision=getattr(args, "revision", None))
+    with contextlib.suppress(BrokenPipeError):  # nobody reads it any more
+        print(json.dumps(data, indent=2), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
-    parser = build_parser(only=_command_in(words))
-    args = parser.parse_args(argv)
+    as_json = _wants_check_json(words)
+    args: argparse.Namespace | None = None
     try:
+        args = build_parser(only=_command_in(words)).parse_args(argv)
         if args.command is None:
             return cmd_app(args)
         return _handler(args.command)(args)
     except SparkTuiError as error:
         _print_error(error)
+        if as_json:
+            _print_check_failure(error, args, error.message, error.kind)
         return error.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("spark-tui: interrupted\n")
-        return 130
+        if as_json:
+            _print_check_failure(None, args, "Interrupted.", "interrupted")
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the last resort: a bug of ours must still end in one sentence, not a traceback
@@ -282,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
 
         report = save_report(exc, sys.argv if argv is None else ["spark-tui", *argv])
         where = f" A report was saved to {report}." if report else ""
-        sys.stderr.write(f"spark-tui: internal error ({type(exc).__name__}); this is a bug in spark-tui.{where}\n")
+        sentence = f"internal error ({type(exc).__name__}); this is a bug in spark-tui.{where}"
+        sys.stderr.write(f"spark-tui: {sentence}\n")
         sys.stderr.write(f"  Please report it{' with that file' if report else ''}: the command you ran and what "
                          "it printed.\n")
+        if as_json:
+            _print_check_failure(None, args, sentence[0].upper() + sentence[1:], "internal")
         return EXIT_INTERNAL

@@ -7,6 +7,7 @@ import sys
 from typing import Any, ClassVar
 
 from spark_tui.advisor.types import Advice
+from spark_tui.errors import ModelNotFoundError, RulesError, SparkTuiError
 from spark_tui.hardware.facts import HardwareFacts
 from spark_tui.rules.evaluate import Finding
 from spark_tui.rules.knowledge import Knowledge, stale_for
@@ -121,6 +122,19 @@ def advice_to_json(advice: Advice, knowledge: Knowledge | None = None) -> dict[s
                            for s in launch.from_rules],  # what each rule added, so none of it is anonymous
         },
     }
+
+
+def failure_to_json(error: SparkTuiError | None, kind: str, message: str, model: str | None,
+                    revision: str | None) -> dict[str, Any]:
+    """`check --json` when there is no advice: verdict "unknown" and what went wrong, in the CLI's own words (the
+    sentence stderr gets). `kind` is the error's family member (errors.py), "interrupted" or "internal"."""
+    detail: dict[str, Any] = {"kind": kind, "message": message, "hint": error.hint if error else None}
+    if isinstance(error, ModelNotFoundError):
+        detail["suggestions"] = list(error.suggestions)
+    if isinstance(error, RulesError):
+        detail["problems"] = list(error.problems)
+    return {"verdict": "unknown", "error": detail,
+            "model": {"id": model, "revision": revision} if model is not None else None}
 
 
 def _observed_json(mem: Any) -> dict[str, Any]:

@@ -31,9 +31,56 @@ def add_parsers(sub: Any) -> None:
     rollback.add_argument("--json", action="store_true", dest="update_json")
 
 
+def _width() -> int | None:
+    """The width to fit text to: COLUMNS when set, else the terminal's; None when piped (then nothing is wrapped,
+    so each rule stays one line for grep and cut)."""
+    import os
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _fill(text: str, width: int | None, indent: str = "") -> list[str]:
+    """`text` in lines of at most `width` (words are never cut: one longer than the width gets a line of its own)."""
+    import textwrap
+
+    if width is None:
+        return [indent + text]
+    return textwrap.wrap(text, width=max(width, len(indent) + 20), initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=False, break_on_hyphens=False) or [indent]
+
+
+def listing_lines(rules: list[Any], width: int | None) -> list[str]:
+    """`spark-tui rules`: severity, id, title and reference numbers per rule, in aligned columns. Nothing is cut:
+    with a width the title wraps under its own column (or, on a very narrow one, below the id)."""
+    if not rules:
+        return []
+    severity_w = max(len(rule.severity) for rule in rules)
+    id_w = max(len(rule.id) for rule in rules)
+    lines = []
+    for rule in rules:
+        refs = " ".join(f"#{r.number}" for r in rule.references if r.number)
+        text = rule.generic_title + (f"  {refs}" if refs else "")
+        head = f"{rule.severity:{severity_w}} {rule.id:{id_w}}  "
+        if width is None or len(head) + len(text) <= width:
+            lines.append(head + text)
+        elif width - len(head) >= 30:
+            wrapped = _fill(text, width - len(head))
+            lines += [head + wrapped[0], *(" " * len(head) + more for more in wrapped[1:])]
+        else:  # too narrow for columns: the title goes below the id (an id longer than the width stays whole)
+            lines += [f"{rule.severity} {rule.id}", *_fill(text, width, indent="    ")]
+    return lines
+
+
 def _rule_json(rule: Any) -> dict[str, Any]:
     return {
-        "id": rule.id, "title": rule.title, "severity": rule.severity, "status": rule.status,
+        "id": rule.id, "title": rule.title, "severity": rule.severity, "engines": list(rule.engines),
+        "status": rule.status,
         "fixed_in": rule.fixed_in, "detail": rule.detail, "fix": rule.fix, "when": rule.when,
         "unless": rule.unless, "log_patterns": list(rule.log_patterns), "launch_env": rule.launch_env,
         "launch_flags": list(rule.launch_flags), "source": rule.source,
@@ -81,9 +128,10 @@ def cmd_rules(args: argparse.Namespace) -> int:
         if args.show_json:
             print(json.dumps(_rule_json(rule), indent=2))
             return 0
+        width = min(_width() or 80, 100)  # prose reads best at up to 100 columns
         print(f"{rule.id}  [{rule.severity}, {rule.status}]\n{rule.generic_title}\n")
-        print(textwrap.fill(" ".join(generic(rule.detail).split()), 80) + "\n")
-        print(textwrap.fill("Fix: " + " ".join(generic(rule.fix).split()), 80))
+        print(textwrap.fill(" ".join(generic(rule.detail).split()), width) + "\n")
+        print(textwrap.fill("Fix: " + " ".join(generic(rule.fix).split()), width))
         if rule.fixed_in:
             print(f"Fixed in: {rule.fixed_in}")
         print("\nApplies when: " + ", ".join(f"{k} = {v!r}" for k, v in rule.when.items()))
@@ -107,12 +155,15 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_rule_json(r) for r in result.rules], indent=2))
         return 0
-    for rule in result.rules:
-        refs = " ".join(f"#{r.number}" for r in rule.references if r.number)
-        print(f"{rule.severity[:4]:4} {rule.id:38} {rule.generic_title[:80]}" + (f"  {refs}" if refs else ""))
+    columns = _width()
+    for line in listing_lines(result.rules, columns):
+        print(line)
     from spark_tui.rules.knowledge import active_knowledge
 
-    print(f"\n{len(result.rules)} rules; {active_knowledge().label}. Details: spark-tui rules show ID")
+    print()
+    for line in _fill(f"{len(result.rules)} rules; {active_knowledge().label}. Details: spark-tui rules show ID "
+                      "(--json: every rule as JSON)", columns):
+        print(line)
     return 0
 
 

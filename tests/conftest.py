@@ -24,7 +24,10 @@ def hub_server() -> Iterator[HubEmulator]:
 @pytest.fixture
 def hub(hub_server: HubEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubEmulator]:
     """The emulator, with this test's own empty HF and spark-tui caches pointed at it."""
+    from spark_tui.hub import reach
+
     hub_server.clear()
+    reach.forget()  # what an earlier test's Hub looked like (up or down) is not this one's
     monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("SPARK_TUI_CACHE_DIR", str(tmp_path / "cache"))

@@ -142,17 +142,18 @@ def _hub_listing(model: str, revision: str | None, timeout: float) -> tuple[str,
     """(commit, files) as the Hub lists them, each name, size and the commit checked before any becomes a path."""
     from huggingface_hub import HfApi
 
-    from spark_tui.deadline import call_with_deadline
     from spark_tui.downloads.stream import http_client
     from spark_tui.hub.fetch import current_endpoint, hub_errors, quiet_hub
+    from spark_tui.hub.reach import call_hub
 
     quiet_hub()
     endpoint = current_endpoint()
     malformed = f"{endpoint} sent something other than {model}'s file listing"
     with hub_errors(model, revision, timeout, cached=""):
-        try:  # huggingface_hub's own retries sit inside this one deadline
-            info = call_with_deadline(lambda: HfApi(endpoint=endpoint).model_info(
-                model, revision=revision, files_metadata=True, timeout=timeout), timeout, name="pull plan")
+        try:  # huggingface_hub's own retries sit inside this one deadline; no Hub at all is said at once
+            info = call_hub(lambda: HfApi(endpoint=endpoint).model_info(
+                model, revision=revision, files_metadata=True, timeout=timeout), timeout, name="pull plan",
+                endpoint=endpoint)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # not JSON, or JSON of another shape
             raise HubAnswerError(f"{malformed} ({type(exc).__name__}); nothing was written.",
                                  "Check HF_ENDPOINT (a proxy or login page answering?), or retry later.") from None

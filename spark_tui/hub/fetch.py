@@ -167,13 +167,15 @@ def suggest(repo_id: str, timeout: float) -> list[str]:
 
 
 def fetch(repo_id: str, revision: str | None, timeout: float = 10.0) -> tuple[str, dict[str, Any]]:
-    """(commit, raw metadata) for a Hub repo, within `timeout` seconds in all, huggingface_hub's retries included."""
-    from spark_tui.deadline import call_with_deadline
+    """(commit, raw metadata) for a Hub repo, within `timeout` seconds in all, huggingface_hub's retries included;
+    a Hub that cannot be reached at all (refused, unknown host) is said at once (hub/reach.py)."""
+    from spark_tui.hub.reach import call_hub
 
     quiet_hub()
     deadline = time.monotonic() + timeout
     with hub_errors(repo_id, revision, timeout, deadline=deadline):
-        return call_with_deadline(lambda: _fetch(repo_id, revision, timeout), timeout, name="spark-tui-hub")
+        return call_hub(lambda: _fetch(repo_id, revision, timeout), timeout, name="spark-tui-hub",
+                        endpoint=current_endpoint())
 
 
 def _fetch(repo_id: str, revision: str | None, timeout: float) -> tuple[str, dict[str, Any]]:
@@ -231,8 +233,13 @@ def _translate(exc: Exception, repo_id: str, revision: str | None, timeout: floa
         RevisionNotFoundError,
     )
 
+    from spark_tui.hub.reach import HubUnreachable
+
     http = hub_http()
     endpoint = current_endpoint()
+    if isinstance(exc, HubUnreachable):  # the look before the lookup: nothing there at all
+        return HubUnavailableError(f"Cannot reach {endpoint} ({exc.reason}){cached}.",
+                                   "Check the network (or HF_ENDPOINT), or pass a local checkpoint directory.")
     if isinstance(exc, LocalEntryNotFoundError) and isinstance(exc.__cause__, Exception) \
             and not isinstance(exc.__cause__, OfflineModeIsEnabled):
         exc = exc.__cause__  # the file's HEAD failed and nothing was cached: say why it failed

@@ -26,16 +26,20 @@ def _search(query: str, limit: int) -> list[SearchHit]:
 
 def search_models(query: str, limit: int = 30, timeout: float | None = None) -> list[SearchHit]:
     """Models whose id matches `query`, most downloaded first, within `timeout` seconds (SPARK_TUI_HUB_TIMEOUT)."""
-    from spark_tui.deadline import DeadlineExceeded, call_with_deadline
+    from spark_tui.deadline import DeadlineExceeded
     from spark_tui.hub import hub_timeout
     from spark_tui.hub.fetch import current_endpoint, quiet_hub
+    from spark_tui.hub.reach import HubUnreachable, call_hub
 
     quiet_hub()
     seconds = hub_timeout() if timeout is None else timeout
-    try:
-        return call_with_deadline(lambda: _search(query, limit), seconds, name="spark-tui-search")
+    try:  # a Hub that is not there at all is said at once: list_models would retry it for 23 s
+        return call_hub(lambda: _search(query, limit), seconds, name="spark-tui-search", endpoint=current_endpoint())
     except DeadlineExceeded:
         raise HubUnavailableError(f"Search failed: {current_endpoint()} gave no usable answer within {seconds:g} s.",
+                                  "Check the network (or HF_ENDPOINT).") from None
+    except HubUnreachable as exc:
+        raise HubUnavailableError(f"Search failed: cannot reach {current_endpoint()} ({exc.reason}).",
                                   "Check the network (or HF_ENDPOINT).") from None
     except Exception as exc:  # any transport or HTTP failure: one sentence for the row/notification
         raise HubUnavailableError(f"Search failed: cannot reach {current_endpoint()} ({type(exc).__name__}).",

@@ -95,9 +95,9 @@ def _fetch_hub(repo: str, revision: str | None) -> tuple[Path, str]:
     # huggingface_hub only here: its cache, token, HF_ENDPOINT and HF_HUB_OFFLINE work as for models.
     from huggingface_hub import snapshot_download
 
-    from spark_tui.deadline import call_with_deadline
     from spark_tui.hub import hub_timeout
     from spark_tui.hub.fetch import hub_errors, quiet_hub
+    from spark_tui.hub.reach import call_hub
 
     quiet_hub()
     timeout = hub_timeout()
@@ -105,7 +105,7 @@ def _fetch_hub(repo: str, revision: str | None) -> tuple[Path, str]:
         with hub_errors(repo, revision, timeout, cached=""):
             # repo_type "model": the rules are a handful of TOML files, and model repos are what the Hub (and
             # every mirror spark-tui talks to) serves for models already.
-            folder = call_with_deadline(lambda: snapshot_download(
+            folder = call_hub(lambda: snapshot_download(
                 repo, revision=revision, repo_type="model", allow_patterns=PATTERNS), timeout, name="spark-tui-rules")
     except SparkTuiError as error:
         raise FetchFailed(f"Could not fetch rules from hf:{repo}: {error.message}", error.hint) from None

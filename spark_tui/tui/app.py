@@ -232,6 +232,8 @@ class SparkTuiApp(App[int]):
             row.error, row.loading = message.error, False
         if message.unreachable:
             self.offline = True
+        elif message.facts is not None and not message.from_cache:
+            self.offline = False  # the Hub answered: the header must not keep saying OFFLINE
         self.advise_row(row)
         self.refresh_views()
 
@@ -249,6 +251,10 @@ class SparkTuiApp(App[int]):
                 self.load_model(hit.id)
             row.downloads, row.likes = hit.downloads, hit.likes
         self.refresh_views()
+
+    def models_with_facts(self) -> int:
+        """How many models the table can judge without the Hub (their metadata is at hand, cached or fetched)."""
+        return sum(row.facts is not None for row in self.rows.values())
 
     # --- servers (the Servers screen polls only while it is open) ---
     def start_server_polling(self) -> None:

@@ -181,6 +181,18 @@ def judge(outcome: Outcome, *, area: str, command: str, fault: str, codes: tuple
                     pytrace=False)
 
 
+def failure_object(outcome: Outcome) -> dict:
+    """What `check --json` printed on stdout when it failed: one object a script can read (never nothing, never a
+    half answer), saying the same as the stderr sentence."""
+    from spark_tui.errors import error_kinds
+
+    data = json.loads(outcome.out)
+    assert data["verdict"] == "unknown", data
+    assert data["error"]["kind"] in error_kinds(), data
+    assert f"spark-tui: {data['error']['message']}" in outcome.sentences, (outcome.sentences, data)
+    return data
+
+
 @pytest.fixture(scope="session")
 def proxy(hub_server: HubEmulator) -> Iterator[FaultProxy]:
     front = FaultProxy(hub_server.url).start()

@@ -79,6 +79,7 @@ def test_hostile_config_from_the_hub(sandbox: Sandbox, proxy: FaultProxy, row: t
     judge(outcome, area="config", command="check MODEL --json", fault=f"Hub config: {what}", bound_s=10.0,
           sentence=False)
     assert outcome.code == 3
+    assert json.loads(outcome.out)["verdict"] == "unknown"  # advice or a failure object: a script reads either
 
 
 def test_config_linked_to_dev_zero(sandbox: Sandbox) -> None:

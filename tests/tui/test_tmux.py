@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.tmux import TmuxSession
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed: the real-terminal test "
+                                "needs it (apt-get install tmux); everything else runs without it")
 ENTRY_POINT = Path(sys.executable).parent / "spark-tui"
 
 

@@ -151,7 +151,8 @@ class MainScreen(Screen[None]):
         spark = self.spark
         self.query_one("#machine", MachineHeader).show(machine_text(
             spark.hardware, spark.probed, spark.probe_done, spark.engines, spark.services.docker,
-            spark.offline, auto=spark.hardware_choice == "auto", knowledge=spark.services.knowledge))
+            spark.offline, auto=spark.hardware_choice == "auto", knowledge=spark.services.knowledge,
+            cached=spark.models_with_facts()))
         self.query_one("#filters", Static).update(Text(
             f"{spark.engine} · {self.quant_filter if self.quant_filter != 'all' else 'any quant'} · "
             f"{'fits' if self.fits_only else 'any size'} · "

@@ -13,7 +13,8 @@ GIB = 1024**3
 
 def machine_text(hardware: HardwareFacts, probed: HardwareFacts | None, probe_done: bool,
                  engines: list[EngineStatus], docker: bool, offline: bool, auto: bool = True,
-                 knowledge: str | None = None) -> Text:
+                 knowledge: str | None = None, cached: int = 0) -> Text:
+    """`offline`: the Hub did not answer; `cached`: how many models the table still has metadata for."""
     text = Text(no_wrap=False, overflow="fold")
     if hardware.source == "probe":
         text.append(f"{hardware.gpus}× {hardware.gpu_name}", style="bold")
@@ -44,8 +45,9 @@ def machine_text(hardware: HardwareFacts, probed: HardwareFacts | None, probe_do
         text.append(f" · {knowledge}", style="dim")
     if auto and hardware.source == "profile" and probe_done and probed is None:
         text.append("  no NVIDIA GPU here: h picks a profile", style="yellow")
-    if offline:
-        text.append("  OFFLINE (cached data)", style="bold yellow")
+    if offline:  # what is true: no Hub, and how much the table can still judge from the cache
+        held = "nothing cached" if not cached else f"{cached} model{'s' if cached != 1 else ''} cached"
+        text.append(f"  OFFLINE · {held}", style="bold yellow")
     return text
 
 
