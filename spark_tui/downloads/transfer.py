@@ -17,7 +17,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ class FileState:
     path: str
     size: int
     done: int
-    state: str  # queued | downloading | done | cached | failed | cancelled
+    state: str  # queued | downloading | done | cached | failed | stopped (paused or cancelled)
 
 
 @dataclass(frozen=True)
@@ -127,17 +126,11 @@ def pull(plan: DownloadPlan, progress: TransferProgress, cancel: threading.Event
     timeout = timeout or hub_timeout()
     cancel = cancel or threading.Event()
     todo = [f for f in plan.files if not f.cached]
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
-        futures = {pool.submit(_fetch_one, plan, f, progress, cancel, token, timeout): f for f in todo}
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failure = next((fut.exception() for fut in done if fut.exception() is not None), None)
-        if failure is not None:
-            cancel.set()  # the others stop at their next chunk
-        wait(futures)
-    for fut, f in futures.items():
-        error = fut.exception()
-        if error is not None:
-            progress.set_state(f.path, "cancelled" if isinstance(error, DownloadCancelled) else "failed")
+    errors, failure = _each_in_daemon_threads(
+        todo, lambda f: _fetch_one(plan, f, progress, cancel, token, timeout), workers, cancel)
+    for f, error in zip(todo, errors, strict=True):
+        if error is not None:  # "stopped": paused or cancelled, as the caller decides (the app says which)
+            progress.set_state(f.path, "stopped" if isinstance(error, DownloadCancelled) else "failed")
     if failure is not None:
         _raise_in_words(failure, plan, timeout)
     try:
@@ -145,6 +138,42 @@ def pull(plan: DownloadPlan, progress: TransferProgress, cancel: threading.Event
     except OSError as exc:  # a disk that fills at the very end
         _raise_in_words(exc, plan, timeout)
     return _repo_dir(Path(plan.cache_dir), plan.model) / "snapshots" / plan.commit
+
+
+def _each_in_daemon_threads(items: list[PlannedFile], fetch: Callable[[PlannedFile], None], workers: int,
+                            cancel: threading.Event) -> tuple[list[BaseException | None], BaseException | None]:
+    """fetch(item) for every item, `workers` at a time; (each item's exception or None, the first one raised).
+    The first failure sets `cancel`: the others stop at their next chunk. Daemon threads, not concurrent.futures':
+    its threads are joined when the interpreter exits, so a quit waited out a stalled read (a blank terminal for
+    the read timeout). Leaving a daemon thread at exit loses nothing: a partial file only ever grows by bytes
+    written in order, and never looks complete."""
+    errors: list[BaseException | None] = [None] * len(items)
+    first: list[BaseException] = []
+    pending = list(enumerate(items))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                index, item = pending.pop(0)
+            try:
+                fetch(item)
+            except BaseException as exc:  # handed to pull(), which words it
+                with lock:
+                    errors[index] = exc
+                    if not first:
+                        first.append(exc)
+                cancel.set()
+
+    threads = [threading.Thread(target=work, name="spark-tui-pull-file", daemon=True)
+               for _ in range(max(1, min(workers, len(items))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors, (first[0] if first else None)
 
 
 def _raise_in_words(failure: BaseException, plan: DownloadPlan, timeout: float) -> None:

@@ -41,6 +41,10 @@ class EngineAdapter(Protocol):
     def startup_figures(self, lines: list[str]) -> dict[str, Any]:
         """The memory figures one launch's log printed, and its outcome so far."""
 
+    def our_request(self, line: str, host: str) -> bool:
+        """The line logs one of spark-tui's own monitoring requests (health, models, metrics) to a server on
+        `host`: left out of the log the app shows (the log on disk keeps it)."""
+
 
 def adapter_for(engine: str) -> EngineAdapter:
     if engine == "vllm":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_tui.engines import processes
+from spark_tui.engines.logs import RUN_MARKER
 from spark_tui.engines.records import ServerRecord
 from spark_tui.errors import ServerStillRunningError, SparkTuiError
 
@@ -23,7 +24,7 @@ def start(argv: list[str], env: dict[str, str], log: Path, exit_file: Path, mark
     exit_file.unlink(missing_ok=True)
     with open(log, "ab") as out:
         offset = out.tell()  # a log is kept across launches
-        out.write(f"--- spark-tui: {' '.join(argv)}\n".encode())
+        out.write(f"{RUN_MARKER}{' '.join(argv)}\n".encode())
         out.flush()
         try:
             process = subprocess.Popen(

@@ -1,24 +1,51 @@
-"""A server's log, whatever the engine: its last lines, and which known issues they match. What an engine's
+"""A server's log, whatever the engine: one launch's lines (start-up and the latest), and which known issues they
+match. What an engine's
 lines mean (start-up phases, figures) is its adapter's (spark_tui/engines/vllm.py)."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+RUN_MARKER = "--- spark-tui: "  # the line engines/control.py writes before each launch's output
 
-def tail(path: Path, max_bytes: int = 256 * 1024) -> list[str]:
-    """The log's last lines (its last 256 KiB: enough for start-up and any traceback, cheap every second)."""
+
+def run_lines(path: Path, start: int = 0, keep: Callable[[str], bool] = lambda line: True,
+              head_bytes: int = 512 * 1024, tail_bytes: int = 256 * 1024) -> list[str]:
+    """One launch's log lines that `keep` keeps, read from `start` (where the launch began writing): all of them
+    while they are short; else its first `head_bytes` (start-up: phases, KV cache size, the figures), a line
+    saying how much is left out, and its last `tail_bytes`. Bounded however long the server runs, and start-up
+    never scrolls away. With no offset (an older record) the launch starts at the log's last launch line."""
     try:
         with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            return fh.read().decode(errors="replace").splitlines()
+            size = fh.seek(0, os.SEEK_END)
+            start = start if 0 <= start <= size else 0  # a log cut by hand
+            fh.seek(start)
+            if size - start <= head_bytes + tail_bytes:
+                head, tail, gap = fh.read(), b"", 0
+            else:
+                head = fh.read(head_bytes)
+                head = head[:head.rfind(b"\n") + 1]
+                fh.seek(size - tail_bytes)
+                tail = fh.read()
+                tail = tail[tail.find(b"\n") + 1:]
+                gap = size - start - len(head) - len(tail)
     except OSError:
         return []
+    first, last = head.decode(errors="replace").splitlines(), tail.decode(errors="replace").splitlines()
+    for part in (last, first):  # this launch's lines only
+        marker = next((i for i in range(len(part) - 1, -1, -1) if part[i].startswith(RUN_MARKER)), None)
+        if marker is not None:
+            if part is last:
+                return [line for line in last[marker:] if keep(line)]
+            first = first[marker:]
+            break
+    lines = [line for line in first if keep(line)]
+    if gap:
+        lines.append(f"… {gap / 1024**2:.1f} MiB of log not shown (spark-tui logs shows it all) …")
+    return lines + [line for line in last if keep(line)]
 
 
 def diagnose(lines: list[str], rules: list | None) -> list[dict[str, str]]:

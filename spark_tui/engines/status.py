@@ -27,10 +27,19 @@ def server_state(record: ServerRecord, running: bool, answering: bool, exit_code
         state = "stopped" if record.stopped else "exited" if exit_code == 0 else "failed"
         if record.container and not record.stopped:
             return state, f"its container may still run: spark-tui stop {record.name} removes it"
-        return state, progress
+        return state, ended_progress(progress)
     if answering:
         return "ready", progress
     return ("starting" if progress == "starting" else "loading"), progress
+
+
+def ended_progress(phase: str) -> str:
+    """What an ended server's log phase means now: it no longer serves (it said `stopped · serving`)."""
+    if phase == "serving":
+        return "no longer serving"
+    if phase == "starting":
+        return "ended before loading"
+    return f"ended during start-up ({phase})"
 
 
 @dataclass

@@ -89,6 +89,14 @@ class RecordStore:
             path.replace(aside)
         return aside
 
+    def forget(self, name: str) -> None:
+        """A server taken off the list: its record, exit, rates, bench and key go (its log stays)."""
+        secret = self.root / "secrets" / f"{validate.server_name(name)}.key"
+        with self.writing():
+            for path in (self.record_path(name), self.exit_path(name), self.metrics_path(name),
+                         self.bench_path(name), secret):
+                path.unlink(missing_ok=True)
+
     def prepare(self, name: str) -> None:
         """A new launch under `name`: the folders exist, and nothing of an earlier run's exit, rates or bench is left
         to be read as this one's."""

@@ -9,13 +9,14 @@ import contextlib
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_tui.engines import control, validate
 from spark_tui.engines.adapters import adapter_for
-from spark_tui.engines.logs import diagnose, tail
+from spark_tui.engines.logs import diagnose, run_lines
 from spark_tui.engines.records import ServerRecord
 from spark_tui.engines.runtime import container_name
 from spark_tui.engines.status import ENDED, STATES, ServerStatus, server_state
@@ -106,7 +107,8 @@ class Supervisor:
                                   pid=process.pid, port=plan.port, host=plan.host, log=str(log),
                                   started_at=time.time(), container=container_name(name) if in_container else None,
                                   docker=runtime.executable if in_container else None,
-                                  image=runtime.image if in_container else None, plan=plan.to_json())
+                                  image=runtime.image if in_container else None, plan=plan.to_json(),
+                                  log_offset=log_offset)
             self._note_launch(name, prediction, log, log_offset, record.started_at)
             try:
                 self.store.save(record)
@@ -186,7 +188,14 @@ class Supervisor:
         cached = self._log_cache.get(record.name)
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
-        lines = tail(Path(record.log))
+        try:
+            adapter = adapter_for(record.engine)
+        except UsageError:
+            adapter = None
+        # This launch's lines, less our own polling (each /health, /v1/models and /metrics request is an access-log
+        # line: they pushed start-up out of view within seconds). The log on disk keeps everything.
+        lines = run_lines(Path(record.log), record.log_offset,
+                          keep=lambda line: adapter is None or not adapter.our_request(line, record.host))
         diagnosis = diagnose(lines, rules) if rules is not None else []
         self._log_cache[record.name] = (key, lines, diagnosis)
         return lines, diagnosis
@@ -204,9 +213,11 @@ class Supervisor:
 
     # --- load ---
     def bench(self, name: str, requests: int = 8, concurrency: int = 2, prompt_tokens: int = 64,
-              max_tokens: int = 64, keep: bool = True) -> BenchResult:
+              max_tokens: int = 64, keep: bool = True,
+              progress: Callable[[int, int], None] | None = None) -> BenchResult:
         """Load a ready server (the CLI's `bench` and the app's `b`) against the decode bound its launch plan
-        carried; the result is kept with the server (unless `keep` is False: the caller keeps it)."""
+        carried; the result is kept with the server (unless `keep` is False: the caller keeps it). `progress`
+        hears (requests done, requests) as each request ends."""
         from spark_tui.metrics.bench import run_bench
 
         record = self.get(name, include_external=True)  # a vLLM started elsewhere can be measured too
@@ -217,7 +228,7 @@ class Supervisor:
         result = run_bench(record.url, record.model, requests=requests, concurrency=concurrency,
                            prompt_tokens=prompt_tokens, max_tokens=max_tokens,
                            bound=bound if isinstance(bound, (int, float)) else None,
-                           api_key=self.api_key(record))
+                           api_key=self.api_key(record), progress=progress)
         self.sample(record)
         if keep:
             self.save_bench(record, result.to_json())
@@ -245,6 +256,25 @@ class Supervisor:
             record.stopped = True
             self.store.save(record)
         return self.observe(record)
+
+
+    def forget(self, name: str) -> None:
+        """Take a server that no longer runs off the list: its record and what sits beside it (exit, rates, bench,
+        key) go; its log stays on disk. Refuses a server that still runs (or whose container may), and one that
+        spark-tui did not start."""
+        validate.server_name(name)
+        with self.store.locked():
+            found = self.store.read()
+            if name not in found:
+                raise UsageError(f"No server named '{name}'.", "List them with: spark-tui ps")
+            record = self._recovered(*found[name])
+            if self.running(record) or (record.container and not record.stopped):
+                raise UsageError(f"{name} is still running; it stays on the list.", f"Stop it first: spark-tui stop "
+                                 f"{name}")
+            if record.damaged:  # kept for the user, as stop does
+                self.store.set_aside(name)
+            self.store.forget(name)
+        self._log_cache.pop(name, None)
 
 
 def _progress(record: ServerRecord, lines: list[str]) -> str:

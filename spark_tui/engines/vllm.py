@@ -122,6 +122,9 @@ class VllmAdapter:
     def startup_figures(self, lines: list[str]) -> dict[str, Any]:
         return startup_figures(lines)
 
+    def our_request(self, line: str, host: str) -> bool:
+        return our_request(line, host)
+
 
 VLLM = VllmAdapter()
 
@@ -142,6 +145,24 @@ _REFUSED_KV = re.compile(r"larger than the available KV cache memory|larger than
                          r"can be stored in KV cache|No available memory for the cache blocks|To serve at least one "
                          r"request with the models?'s max seq len")
 _OOM = re.compile(r"CUDA out of memory|OutOfMemoryError|CUDA error: out of memory|NV_ERR_NO_MEMORY")
+# uvicorn's access log, as vLLM prints it (optionally after "(APIServer pid=N) "):
+#   INFO:     127.0.0.1:47294 - "GET /metrics HTTP/1.1" 200 OK
+_ACCESS = re.compile(r'\bINFO:\s+(?P<client>\[[0-9a-fA-F:.]+\]|[^\s:]+|[0-9a-fA-F:]+):\d+ - '
+                     r'"(?:GET|HEAD) (?P<path>/metrics|/health|/v1/models)(?:\?\S*)? HTTP/[\d.]+" \d{3}\b')
+_LOOPBACK = re.compile(r"^(?:127\.\d+\.\d+\.\d+|\[?::1\]?|::ffff:127\.\d+\.\d+\.\d+|localhost)$")
+
+
+def our_request(line: str, host: str) -> bool:
+    """An access-log line of a request spark-tui itself makes while it watches (the health check, /v1/models,
+    /metrics every second) from this machine: noise in the log view, which hid the start-up lines within seconds.
+    The same requests from elsewhere are kept."""
+    match = _ACCESS.search(line)
+    if match is None:
+        return False
+    client = match.group("client")
+    return bool(_LOOPBACK.match(client)) or client.strip("[]") == host
+
+
 _STARTED = re.compile(r"Application startup complete|Starting vLLM API server")
 
 

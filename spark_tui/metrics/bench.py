@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import statistics
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
@@ -90,11 +92,22 @@ def one_request(url: str, model: str, prompt_tokens: int, max_tokens: int, timeo
 
 def run_bench(url: str, model: str, requests: int = 8, concurrency: int = 2, prompt_tokens: int = 64,
               max_tokens: int = 64, bound: float | None = None, timeout: float = 120.0,
-              api_key: str | None = None) -> BenchResult:
+              api_key: str | None = None, progress: Callable[[int, int], None] | None = None) -> BenchResult:
+    """`progress(done, requests)` is called as each request ends (from the requests' threads)."""
     start = time.perf_counter()
+    done = [0]
+    lock = threading.Lock()
+
+    def request(_: int) -> RequestTiming:
+        timing = one_request(url, model, prompt_tokens, max_tokens, timeout, api_key)
+        if progress is not None:
+            with lock:
+                done[0] += 1
+                progress(done[0], requests)
+        return timing
+
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        timings = list(pool.map(lambda _: one_request(url, model, prompt_tokens, max_tokens, timeout, api_key),
-                                range(requests)))
+        timings = list(pool.map(request, range(requests)))
     wall = time.perf_counter() - start
     good = [t for t in timings if t.error is None]
     itls = [i for t in good for i in t.itls_s]

@@ -31,13 +31,13 @@ from spark_tui.tui.messages import (
     ObservationsLoaded,
     RuntimeFound,
     SearchFinished,
-    ServersPolled,
 )
 from spark_tui.tui.model_state import ModelRow
-from spark_tui.tui.server_state import ServersSnapshot, ServerView
+from spark_tui.tui.server_state import ServerView
+from spark_tui.tui.server_work import ServerWork
 
 
-class SparkTuiApp(App[int]):
+class SparkTuiApp(ServerWork, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "spark-tui"
     BINDINGS = [  # noqa: RUF012 (Textual's own convention)
@@ -82,6 +82,9 @@ class SparkTuiApp(App[int]):
         self._server_timer: Timer | None = None
         self._poll_servers = poll_servers  # tests that feed recorded samples turn the live polling off
         self._polls = 0
+        self._polling = False  # a poll is out (a server slow to answer): the next second's is skipped
+        self.benching: dict[str, tuple[int, int]] = {}  # server → (requests done, requests) of the app's bench
+        self.stopping: set[str] = set()  # servers being stopped (x), shown as "stopping…" until it is done
         self._external: list = []  # vLLM servers found listening that spark-tui did not start
         self.observations: tuple = ()  # what launches here printed at start-up: the plans use them
         self.search_hits: dict[str, set[str]] = {}  # what the Hub returned for each query
@@ -256,64 +259,6 @@ class SparkTuiApp(App[int]):
         """How many models the table can judge without the Hub (their metadata is at hand, cached or fetched)."""
         return sum(row.facts is not None for row in self.rows.values())
 
-    # --- servers (the Servers screen polls only while it is open) ---
-    def start_server_polling(self) -> None:
-        if not self._poll_servers:
-            return
-        self.poll_servers()
-        if self._server_timer is None:
-            self._server_timer = self.set_interval(1.0, self.poll_servers)
-
-    def stop_server_polling(self) -> None:
-        if self._server_timer is not None:
-            self._server_timer.stop()
-            self._server_timer = None
-
-    @work(thread=True, exclusive=True, group="servers")
-    def poll_servers(self) -> None:
-        supervisor = self.services.supervisor  # one for the app's life: it caches what it read of the logs
-        statuses: list = []
-        metrics: dict[str, list] = {}
-        records = supervisor.records()
-        if self._polls % 10 == 0:  # servers started elsewhere: a process scan, so every 10 s, not every second
-            self._external = supervisor.external(records)
-        self._polls += 1
-        for record in records + self._external:
-            known = self.servers.get(record.name)
-            # A server that was ready answers /metrics; that answer stands in for /health this second.
-            history = supervisor.sample(record) if known is not None and known.status.state == "ready" else []
-            status = supervisor.observe(record, self.services.rules.rules, answering=bool(history))
-            if status.state == "ready" and not history:
-                history = supervisor.sample(record)
-            statuses.append(status)
-            metrics[record.name] = history
-        try:
-            gpus = self.services.gpus.sample()
-        except Exception:  # NVML trouble never takes the screen down
-            gpus = []
-        self.post_message(ServersPolled(ServersSnapshot(statuses, metrics, gpus)))
-
-    def on_servers_polled(self, message: ServersPolled) -> None:
-        snapshot = message.snapshot
-        if any(s.kv_tokens and s.kv_tokens[1] is not None and (
-                s.record.name not in self.servers or self.servers[s.record.name].status.kv_tokens != s.kv_tokens)
-               for s in snapshot.statuses):
-            self.load_observations()  # a launch just said what it took: the plans learn it
-        names = set()
-        for status in snapshot.statuses:
-            name = status.record.name
-            names.add(name)
-            view = self.servers.get(name)
-            if view is None or view.status.record.started_at != status.record.started_at:
-                view = ServerView(status)  # a relaunch under the same name starts with empty sparklines
-            view.status = status
-            view.add(snapshot.metrics.get(name) or [])
-            self.servers[name] = view
-        for gone in set(self.servers) - names:
-            del self.servers[gone]
-        self.gpus = snapshot.gpus
-        self.refresh_views()
-
     def launch(self, plan: LaunchPlan, row: ModelRow) -> None:
         """Launch the plan the dialog confirmed (its host and port are the ones the engine is told)."""
         advice = row.advice
@@ -341,26 +286,6 @@ class SparkTuiApp(App[int]):
             self.notify(f"Not launched: {message.error}", severity="error")
             return
         open_launch_dialog(self, row, message.plan, error=message.error)
-
-    @work(thread=True, group="bench")
-    def bench_server(self, name: str) -> None:
-        self.post_message(Notice(f"Benchmarking {name}: 8 requests, 2 at a time…"))
-        try:
-            result = self.services.supervisor.bench(name)
-        except SparkTuiError as exc:
-            self.post_message(Notice(f"No bench: {exc}", "error"))
-            return
-        self.post_message(Notice(f"{name}: {result.per_stream_tokens_per_s:.1f} tok/s per stream, "
-                                 f"{result.output_tokens_per_s:.1f} aggregate."))
-
-    @work(thread=True, group="stop")
-    def stop_server(self, name: str) -> None:
-        try:
-            status = self.services.supervisor.stop(name)
-        except SparkTuiError as exc:
-            self.post_message(Notice(str(exc), "error"))
-            return
-        self.post_message(Notice(f"{name}: {status.state}."))
 
     # --- downloads and the local cache ---
     def download(self, model: str) -> None:
@@ -397,6 +322,26 @@ class SparkTuiApp(App[int]):
 
         self.post_message(Notice(f"Deleted; {human_bytes(freed)} freed."))
         self.scan_cache()
+
+    async def action_quit(self) -> None:
+        """q (and Ctrl+C): quit. With downloads running it asks first; quitting keeps their partial data (the next
+        pull resumes it) and never waits on the network (DownloadManager.stop_all). Ctrl+C on the question quits."""
+        from spark_tui.tui.screens.confirm import QuitQuestion
+
+        running = self.downloads.running()
+        if not running or isinstance(self.screen, QuitQuestion):
+            self.exit()
+            return
+        many = f"{len(running)} downloads are" if len(running) > 1 else "1 download is"
+        names = ", ".join(job.model for job in running[:3]) + (" …" if len(running) > 3 else "")
+
+        def answered(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        await self.push_screen(QuitQuestion(
+            f"{many} running ({names}). Quit? What arrived is kept: downloading the model again resumes it.",
+            "y: keep partial data and quit · n / Esc: cancel (keep downloading)"), answered)
 
     def on_unmount(self) -> None:
         self.downloads.stop_all()  # partial files stay: the next pull resumes them

@@ -14,13 +14,14 @@ from spark_tui.downloads.transfer import DownloadCancelled, ProgressSnapshot, Tr
 from spark_tui.errors import SparkTuiError
 from spark_tui.units import human_bytes
 
-ACTIVE = ("planning", "downloading")
+ACTIVE = ("planning", "downloading", "pausing…", "cancelling…")  # a thread still runs
 
 
 @dataclass
 class DownloadJob:
     model: str
-    state: str = "planning"  # planning | downloading | paused | done | failed | refused | cancelled
+    # planning | downloading | pausing… | paused | cancelling… | cancelled | done | failed | refused
+    state: str = "planning"
     message: str = ""
     plan: DownloadPlan | None = None
     progress: TransferProgress | None = None
@@ -59,7 +60,8 @@ class DownloadManager:
                 self._notify(f"Not downloading {job.model}: {job.message}.", "error")
                 return
             job.progress = TransferProgress(plan)
-            job.state = "downloading"
+            if not job.cancel.is_set():  # else it says "pausing…" or "cancelling…" until the pull stops
+                job.state = "downloading"
             self._pull(plan, job.progress, job.cancel)
         except DownloadCancelled:
             if job.discard:
@@ -80,18 +82,25 @@ class DownloadManager:
         self._notify(f"{job.model} is downloaded.", "information")
 
     def pause(self, model: str) -> None:
+        """Stop the pull at its next chunk, keeping what arrived; it says "pausing…" at once, "paused" once its
+        transfers have stopped."""
         job = self.jobs.get(model)
-        if job is not None and job.state in ACTIVE:
+        if job is not None and job.state in ("planning", "downloading"):
+            job.state = "pausing…"
             job.cancel.set()
 
     def cancel(self, model: str) -> None:
+        """Stop the pull and discard what arrived; it says "cancelling…" at once, "cancelled" once done."""
         job = self.jobs.get(model)
-        if job is None:
+        if job is None or job.state in ("cancelling…", "cancelled", "done"):
             return
         job.discard = True
         if job.state in ACTIVE:
+            job.state = "cancelling…"
             job.cancel.set()
-        elif job.state == "paused":  # nothing running: delete its partial files here, off the UI thread
+        elif job.state in ("paused", "failed"):  # nothing running: delete its partial files off the UI thread
+            job.state = "cancelling…"
+
             def discard() -> None:
                 self._discard(job)
                 job.state, job.message = "cancelled", "partial data discarded"
@@ -103,9 +112,13 @@ class DownloadManager:
         if job.plan is not None:
             delete_partial(job.model, Path(job.plan.cache_dir))
 
-    def stop_all(self, timeout: float = 2.0) -> None:
+    def running(self) -> list[DownloadJob]:
+        return [job for job in self.jobs.values() if job.state in ACTIVE]
+
+    def stop_all(self, timeout: float = 0.5) -> None:
         """At quit: stop every transfer at its next chunk and give the threads a moment. Quitting does not wait
-        longer than that: partial files grow by whole chunks and never look complete, so nothing is lost."""
+        longer than that (a stalled read may not return for its whole timeout): the transfer threads are daemons,
+        and partial files only grow by bytes written in order and never look complete, so nothing is lost."""
         import time
 
         for job in self.jobs.values():

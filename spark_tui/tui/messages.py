@@ -42,6 +42,29 @@ class ServersPolled(Message):
         self.snapshot = snapshot
 
 
+class BenchProgress(Message):
+    """The app's bench of a server (b): `done` of `total` requests have ended."""
+
+    def __init__(self, name: str, done: int, total: int) -> None:
+        super().__init__()
+        self.name = name
+        self.done = done
+        self.total = total
+
+
+class ServerWorkDone(Message):
+    """A bench, stop or removal from the list (`kind`) of server `name` ended; `message` says how."""
+
+    def __init__(self, name: str, kind: str, message: str, severity: str = "information",
+                 ok: bool = True) -> None:
+        super().__init__()
+        self.name = name
+        self.kind = kind
+        self.message = message
+        self.severity = severity
+        self.ok = ok
+
+
 class ObservationsLoaded(Message):
     """The calibration store (spark_tui.calibration): what launches on this machine printed at start-up."""
 

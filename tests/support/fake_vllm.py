@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -67,7 +68,13 @@ def main(argv: list[str]) -> int:
     rate = float(os.environ.get("FAKE_VLLM_TOKENS_PER_S", "50"))
     token = options.get("--api-key") or os.environ.get("VLLM_API_KEY")
     delay = float(os.environ.get("FAKE_VLLM_DELAY", "1.0"))
-    signal.signal(signal.SIGTERM, lambda *_: (log("Shutting down"), sys.exit(0)))
+
+    def shut_down(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM (the group's) while exiting is no traceback
+        log("Shutting down")
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, shut_down)
 
     log(f"vLLM API server version {os.environ.get('FAKE_VLLM_VERSION', '0.28.0')}")
     log(f"non-default args: {options}")
@@ -124,6 +131,13 @@ def main(argv: list[str]) -> int:
 
         def log_message(self, format: str, *args: object) -> None:
             pass
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            # As vLLM (uvicorn's access log): every request is a line, spark-tui's own polling included.
+            phrase = HTTPStatus(code).phrase if isinstance(code, int) else ""
+            host, port = self.client_address[:2]
+            sys.stdout.write(f'INFO:     {host}:{port} - "{self.requestline}" {code} {phrase}\n')
+            sys.stdout.flush()
 
         def _json(self, status: int, body: object) -> None:
             data = json.dumps(body).encode()

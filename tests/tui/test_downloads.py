@@ -82,7 +82,11 @@ async def test_pause_keeps_the_partial_data_resume_finishes_cancel_discards(hub,
         partial_dir = hub_cache_dir() / ".spark-tui-partial"
         await wait_for(pilot, lambda: any(p.stat().st_size > 0 for p in partial_dir.rglob(f"{SHARD}.part")))
         await pilot.press("p")
+        assert app.downloads.jobs[REPO].state in ("pausing…", "paused")
         await wait_for(pilot, lambda: app.downloads.jobs[REPO].state == "paused")
+        await pilot.pause(0.6)
+        files = str(app.screen.query_one("#download-files").render())
+        assert f"{SHARD}  paused" in files and "cancelled" not in files, files  # a pause is not a cancel
         kept = sum(p.stat().st_size for p in partial_dir.rglob(f"{SHARD}.part"))
         assert 0 < kept < len(repo.files[SHARD])
         hub.clear()  # full speed from here
@@ -143,3 +147,33 @@ def test_downloads_screen_snapshot(snap_compare, hub, size):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=show)
+
+
+async def test_the_downloads_columns_fit_their_widest_values_as_they_change(hub):
+    # The row was added while planning ("—"): later "670 B / 23.8 GiB" showed as "670 B / 23.8", and
+    # "cancelled" as "cancelle".
+    app = SparkTuiApp(services(), hardware="gb10")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        model = "org/Big-Model"
+        job = app.downloads.jobs[model] = DownloadJob(model, "done")
+        screen = DownloadsScreen(poll=False)
+        await app.push_screen(screen)
+        await pilot.pause(0.2)
+        table = screen.query_one("#downloads", DataTable)
+
+        async def row() -> str:
+            screen.refresh_from_app()
+            await pilot.pause(0.2)
+            return table.render_line(1).text
+
+        assert (await row()).split()[:2] == ["done", "—"]
+        plan = DownloadPlan(model, "main", "a" * 40, "/x", [PlannedFile("model.safetensors", int(23.8 * GIB),
+                                                                        False)], [], 200 * GIB, GIB)
+        job.plan, job.progress, job.state = plan, TransferProgress(plan), "downloading"
+        job.progress.add("model.safetensors", 670)
+        words = (await row()).split()
+        assert words[:5] == ["downloading", "670", "B", "/", "23.8"] and words[5] == "GiB", words
+        job.state, job.message = "cancelled", "partial data discarded"
+        words = (await row()).split()
+        assert words[0] == "cancelled" and words[1:6] == ["670", "B", "/", "23.8", "GiB"], words

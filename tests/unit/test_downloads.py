@@ -154,3 +154,35 @@ def test_cancelling_a_paused_pull_discards_its_partial_files(tmp_path):
     manager.cancel("m/x")
     until(lambda: manager.jobs["m/x"].state == "cancelled")
     assert manager.jobs["m/x"].state == "cancelled" and not part.parent.parent.exists()
+
+
+@pytest.mark.parametrize(("action", "saying", "ends"), [("pause", "pausing…", "paused"),
+                                                        ("cancel", "cancelling…", "cancelled")])
+def test_pause_and_cancel_say_so_at_once_and_their_end_when_the_transfer_stops(tmp_path, action, saying, ends):
+    import threading
+    import time
+
+    from spark_tui.downloads.transfer import DownloadCancelled
+    from spark_tui.tui.download_state import DownloadManager
+
+    plan = DownloadPlan("m/x", "main", "c" * 40, str(tmp_path), [PlannedFile("a.safetensors", 100, False)], [],
+                        10**12, GIB)
+    started, release = threading.Event(), threading.Event()
+
+    def pull(plan, progress, cancel):  # a transfer that takes its time to notice (a chunk still in flight)
+        started.set()
+        cancel.wait(30)
+        release.wait(30)
+        raise DownloadCancelled("Download cancelled.")
+
+    manager = DownloadManager(lambda model: plan, pull)
+    manager.start("m/x")
+    assert started.wait(30)
+    getattr(manager, action)("m/x")
+    assert manager.jobs["m/x"].state == saying  # at once, not when the transfer has stopped
+    assert manager.running() == [manager.jobs["m/x"]]  # still running: quitting now would ask
+    release.set()
+    deadline = time.monotonic() + 30
+    while manager.jobs["m/x"].state == saying and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert manager.jobs["m/x"].state == ends and manager.running() == []

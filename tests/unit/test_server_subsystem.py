@@ -122,3 +122,79 @@ def test_the_rate_history_is_shared_through_its_folder(tmp_path):
     assert [s.t for s in cli.samples("s")] == [1200.0]
     (tmp_path / "s.json").write_text('{"samples": [{"t": "bad"}, 3]}')  # damage costs the damaged entries
     assert cli.samples("s") == [] and cli.rates("s", 60) is None
+
+
+@pytest.mark.parametrize(("stopped", "exit_code", "phase", "says"), [
+    (True, -15, "serving", "no longer serving"),
+    (False, 0, "serving", "no longer serving"),
+    (False, 1, "loading weights", "ended during start-up (loading weights)"),
+    (True, None, "starting", "ended before loading"),
+])
+def test_an_ended_server_never_says_it_is_serving(stopped, exit_code, phase, says):
+    # After stop the screen read "stopped · serving": the log's last phase, as if it still were.
+    state, text = server_state(record(stopped=stopped), False, False, exit_code, phase)
+    assert state in ("stopped", "exited", "failed") and text == says
+
+
+ACCESS = [
+    'INFO:     127.0.0.1:47294 - "GET /metrics HTTP/1.1" 200 OK',
+    '(APIServer pid=812) INFO:     127.0.0.1:47302 - "GET /health HTTP/1.1" 200 OK',
+    'INFO:     ::1:51000 - "GET /v1/models HTTP/1.1" 200 OK',
+    'INFO:     10.0.0.5:40000 - "GET /health HTTP/1.1" 200 OK',  # the server's own address (bound there)
+]
+KEPT = [
+    'INFO:     192.168.1.20:5123 - "GET /metrics HTTP/1.1" 200 OK',  # another machine's scraper
+    'INFO:     127.0.0.1:47310 - "POST /v1/completions HTTP/1.1" 200 OK',  # a real request
+    'INFO:     127.0.0.1:47311 - "GET /v1/models/extra HTTP/1.1" 404 Not Found',
+    "INFO 05-20 16:42:34 [loggers.py:259] Engine 000: Avg prompt throughput: 0.0 tokens/s",
+]
+
+
+def test_our_own_polling_is_told_apart_from_real_traffic():
+    assert [VLLM.our_request(line, "10.0.0.5") for line in ACCESS] == [True] * len(ACCESS)
+    assert [VLLM.our_request(line, "10.0.0.5") for line in KEPT] == [False] * len(KEPT)
+
+
+def test_the_log_view_keeps_start_up_and_drops_our_polling(tmp_path):
+    from spark_tui.engines.logs import RUN_MARKER, run_lines
+
+    log = tmp_path / "s.log"
+    earlier = f"{RUN_MARKER}vllm serve org/old\nINFO GPU KV cache size: 1 tokens\n"
+    startup = [f"{RUN_MARKER}vllm serve org/m", "INFO Model loading took 5.4 GiB",
+               "INFO GPU KV cache size: 437,760 tokens", "INFO Application startup complete."]
+    polling = "\n".join(ACCESS[:3]) + "\n"
+    log.write_text(earlier + "\n".join(startup) + "\n" + polling * 20_000 + KEPT[1] + "\n")  # ~2.5 MB
+    keep = lambda line: not VLLM.our_request(line, "127.0.0.1")  # noqa: E731
+    lines = run_lines(log, len(earlier), keep)
+    assert lines[:4] == startup  # this launch's start-up, not the earlier one's, and not scrolled away
+    assert lines[4].startswith("… ") and "MiB of log not shown" in lines[4]
+    assert lines[5:] == [KEPT[1]]
+    assert VLLM.progress(lines) == "serving"
+    # A record from before launches noted their offset: this launch starts at the log's last launch line.
+    log.write_text(earlier + "\n".join(startup) + "\n" + polling * 10)
+    assert run_lines(log, 0, keep) == startup
+
+
+def test_forget_takes_a_server_off_the_list_but_never_a_running_one(tmp_path):
+    import os
+
+    import psutil
+
+    from spark_tui.engines.supervisor import Supervisor
+
+    supervisor = Supervisor(tmp_path)
+    store = supervisor.store
+    store.prepare("gone")
+    ended = record(name="gone", pid=2**22 + 7, stopped=True, log=str(store.log_path("gone")))
+    store.save(ended)
+    store.log_path("gone").write_text("INFO Application startup complete.\n")
+    store.save_bench("gone", {"requests": 8})
+    me = psutil.Process()  # a server that runs: this test's own process stands in for it
+    store.save(record(name="live", pid=os.getpid(), started_at=me.create_time(), log=str(store.log_path("live"))))
+    with pytest.raises(UsageError, match="live is still running"):
+        supervisor.forget("live")
+    with pytest.raises(UsageError, match="No server named 'nope'"):
+        supervisor.forget("nope")
+    supervisor.forget("gone")
+    assert [r.name for r in supervisor.records()] == ["live"]
+    assert store.bench("gone") is None and store.log_path("gone").exists()  # the log stays on disk

@@ -17,14 +17,19 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, keys: str = "y: yes · n / Esc: no") -> None:
         super().__init__()
         self.question = question
+        self.keys = keys
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
             yield Label(self.question)
-            yield Label("y: yes · n / Esc: no", classes="dim")
+            yield Label(self.keys, classes="dim")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class QuitQuestion(ConfirmScreen):
+    """Quit with downloads running? (Ctrl+C while it is asked quits.)"""

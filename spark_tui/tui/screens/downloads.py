@@ -19,14 +19,23 @@ from spark_tui.units import human_age, human_bytes
 if TYPE_CHECKING:
     from spark_tui.tui.app import SparkTuiApp
 
-STATE_STYLE = {"downloading": "bold green", "planning": "yellow", "paused": "yellow", "done": "green",
-               "failed": "bold red", "refused": "bold red", "cancelled": "dim"}
+STATE_STYLE = {"downloading": "bold green", "planning": "yellow", "paused": "yellow", "pausing…": "yellow",
+               "done": "green", "failed": "bold red", "refused": "bold red", "cancelled": "dim", "cancelling…": "dim"}
+STATE_WIDTH = max(len(state) for state in STATE_STYLE)  # the State column fits every state it can show
 VERDICT_STYLE = {"ok": "green", "caution": "yellow", "incompatible": "bold red", "unknown": "dim"}
 
 
 def bar(fraction: float, width: int = 20) -> str:
     filled = round(width * max(0.0, min(1.0, fraction)))
     return "█" * filled + "░" * (width - filled)
+
+
+def _file_state(state: str, job_state: str) -> str:
+    """A file whose transfer stopped says why: the pull was paused (its data kept) or cancelled."""
+    if state != "stopped":
+        return state
+    return {"paused": "paused", "pausing…": "paused", "cancelling…": "cancelled", "cancelled": "cancelled"}.get(
+        job_state, "stopped")
 
 
 class DownloadsScreen(Screen[None]):
@@ -62,7 +71,7 @@ class DownloadsScreen(Screen[None]):
         downloads = self.query_one("#downloads", DataTable)
         for key, label in (("state", "State"), ("done", "Done / total"), ("rate", "Speed"), ("eta", "ETA"),
                            ("model", "Model"), ("note", "")):
-            downloads.add_column(label, key=key)
+            downloads.add_column(label, key=key, width=STATE_WIDTH if key == "state" else None)
         cache = self.query_one("#cache", DataTable)
         for key, label in (("verdict", "Verdict here"), ("size", "Size"), ("used", "Used"), ("model", "Model"),
                            ("revision", "Revision")):
@@ -103,7 +112,9 @@ class DownloadsScreen(Screen[None]):
                 cells = self._cells(job)
                 for column, value in zip(("state", "done", "rate", "eta", "note"), (*cells[:4], cells[5]),
                                          strict=True):
-                    table.update_cell(job.model, column, value)
+                    if str(table.get_cell(job.model, column)) != str(value):
+                        # The column grows (or shrinks) to its widest value: "670 B / 23.8 GiB", not "670 B / 23.8"
+                        table.update_cell(job.model, column, value, update_width=True)
         self._show_selected()
         self._show_cache()
 
@@ -138,7 +149,7 @@ class DownloadsScreen(Screen[None]):
             fraction = f.done / f.size if f.size else 1.0
             style = "green" if f.state in ("done", "cached") else "bold" if f.state == "downloading" else "dim"
             text.append(f"{bar(fraction, width)} {fraction:>4.0%} {human_bytes(f.size):>9}  ", style=style)
-            text.append(f"{f.path}  {f.state}\n", style=style)
+            text.append(f"{f.path}  {_file_state(f.state, job.state)}\n", style=style)
         files.update(text)
 
     def _show_cache(self) -> None:
@@ -177,6 +188,7 @@ class DownloadsScreen(Screen[None]):
         job = self.selected_job()
         if job:
             self.spark.downloads.pause(job.model)
+            self.refresh_from_app()  # "pausing…" now, not at the next tick
 
     def action_resume(self) -> None:
         job = self.selected_job()
@@ -187,6 +199,7 @@ class DownloadsScreen(Screen[None]):
         job = self.selected_job()
         if job:
             self.spark.downloads.cancel(job.model)
+            self.refresh_from_app()  # "cancelling…" now, not at the next tick
 
     def action_delete(self) -> None:
         from spark_tui.tui.screens.confirm import ConfirmScreen

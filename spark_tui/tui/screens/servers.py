@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
+from spark_tui.engines.status import ENDED, STATES
 from spark_tui.metrics.gpu import GpuSample
 from spark_tui.tui.server_state import ServerView
 
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
     from spark_tui.tui.app import SparkTuiApp
 
 STATE_STYLE = {"ready": "bold green", "starting": "yellow", "loading": "yellow", "failed": "bold red",
-               "stopped": "dim", "exited": "dim", "damaged": "bold magenta"}
+               "stopped": "dim", "exited": "dim", "damaged": "bold magenta", "stopping…": "yellow"}
 GIB = 1024**3
+# Columns whose values are bounded get a width that fits every one of them (DataTable sizes a column by what it
+# held when its row was added: "stopped" showed as "stopp", 100 % as "10"); the others grow with their values.
+FIXED_WIDTH = {"state": max(len(s) for s in (*STATES, "stopping…")), "uptime": len("23h59m"), "kv": len("100%")}
 
 
 class ServersScreen(Screen[None]):
@@ -29,6 +33,7 @@ class ServersScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("x", "stop", "Stop server"),
+        Binding("d,delete", "forget", "Remove stopped"),
         Binding("b", "bench", "Bench"),
     ]
 
@@ -59,7 +64,7 @@ class ServersScreen(Screen[None]):
         table = self.query_one("#servers", DataTable)
         for key, label in (("name", "Server"), ("state", "State"), ("port", "Port"), ("uptime", "Up"),
                            ("gen", "gen tok/s"), ("run", "run/wait"), ("kv", "KV"), ("model", "Model")):
-            table.add_column(label, key=key)
+            table.add_column(label, key=key, width=FIXED_WIDTH.get(key))
         self.spark.start_server_polling()
         self.refresh_from_app()
 
@@ -89,7 +94,8 @@ class ServersScreen(Screen[None]):
             s = view.status
             gen = f"{view.generation_rate[-1]:.1f}" if view.generation_rate and s.state == "ready" else "—"
             m = view.samples[-1] if view.samples and s.state == "ready" else None
-            cells = (name, Text(s.state, style=STATE_STYLE.get(s.state, "")), str(s.record.port),
+            state = self._state_word(view)
+            cells = (name, Text(state, style=STATE_STYLE.get(state, "")), str(s.record.port),
                      _uptime(s.uptime_s), gen, f"{m.requests_running:.0f}/{m.requests_waiting:.0f}" if m else "—",
                      f"{m.kv_cache_usage * 100:.0f}%" if m and m.kv_cache_usage is not None else "—", s.record.model)
             if same_rows:  # numbers change every second; rebuilding the table each time would cost CPU
@@ -98,7 +104,8 @@ class ServersScreen(Screen[None]):
                                          strict=True):
                     if shown.get(column) != str(value):  # an unchanged cell is not repainted
                         shown[column] = str(value)
-                        table.update_cell(name, column, value)
+                        # A column grows (and shrinks back) with its widest value: "123.4" after "—" is not cut.
+                        table.update_cell(name, column, value, update_width=True)
                 self._cells[name] = shown
             else:
                 table.add_row(*cells, key=name)
@@ -123,8 +130,15 @@ class ServersScreen(Screen[None]):
             f"generation tok/s {view.generation_rate[-1]:.1f}" if view.generation_rate else "generation tok/s"), True)
         _update_if_changed(self.query_one("#prompt-label", Label), Text(
             f"prompt tok/s {view.prompt_rate[-1]:.1f}" if view.prompt_rate else "prompt tok/s"), True)
-        _update_if_changed(detail, detail_text(view, self.spark.gpus))
-        _update_if_changed(log, Text("\n".join(view.status.last_lines[-12:]), style="dim", overflow="fold"), True)
+        _update_if_changed(detail, detail_text(view, self.spark.gpus, self.spark.benching.get(view.status.record.name),
+                                               self._state_word(view)))
+        size = log.content_size
+        _update_if_changed(log, Text("\n".join(_tail_to_fit(view.status.last_lines, size.width, size.height)),
+                                     style="dim", overflow="fold"), True)
+
+    def on_resize(self) -> None:
+        if self.ready:
+            self.show_selected()  # the log shows as many of its last lines as fit
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_selected()
@@ -132,15 +146,65 @@ class ServersScreen(Screen[None]):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def _state_word(self, view: ServerView) -> str:
+        """Its state, or "stopping…" from the moment x was confirmed until the stop is done."""
+        s = view.status
+        return "stopping…" if s.record.name in self.spark.stopping and s.state not in ENDED else s.state
+
     def action_bench(self) -> None:
         view = self.selected()
-        if view is not None:
-            self.spark.bench_server(view.status.record.name)
+        if view is None:
+            return
+        if view.status.state != "ready":
+            self.notify(f"{view.status.record.name} is {view.status.state}: only a ready server can be benchmarked.")
+            return
+        self.spark.bench_server(view.status.record.name)
 
     def action_stop(self) -> None:
+        """x: stop the selected server, after a y/n question (it ends the engine; a model reload takes minutes)."""
+        from spark_tui.tui.screens.confirm import ConfirmScreen
+
         view = self.selected()
-        if view is not None:
-            self.spark.stop_server(view.status.record.name)
+        if view is None:
+            return
+        s = view.status
+        name = s.record.name
+        if s.record.external:
+            self.notify(f"{name} was not started by spark-tui; it is left alone (stop it where it was started).")
+            return
+        if s.state in ENDED or name in self.spark.stopping:
+            self.notify(f"{name} is {self._state_word(view)}." + (" d removes it from the list."
+                                                                   if s.state in ENDED else ""))
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.spark.stop_server(name)
+
+        self.app.push_screen(ConfirmScreen(f"Stop {name} ({s.record.model} on port {s.record.port})? Anything "
+                                           "using it loses it; starting it again reloads the model.",
+                                           "y: stop it · n / Esc: keep it running"), answered)
+
+    def action_forget(self) -> None:
+        """d / Delete: take a server that no longer runs off the list, after a y/n question (its log stays)."""
+        from spark_tui.tui.screens.confirm import ConfirmScreen
+
+        view = self.selected()
+        if view is None:
+            return
+        s = view.status
+        name = s.record.name
+        if s.record.external or s.state not in ENDED:
+            why = "it was not started by spark-tui" if s.record.external else f"it is {self._state_word(view)}"
+            self.notify(f"{name} stays on the list: {why}." + ("" if s.record.external else " x stops it first."))
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.spark.forget_server(name)
+
+        self.app.push_screen(ConfirmScreen(f"Remove {name} ({s.state}) from the list? Its log stays at "
+                                           f"{s.record.log}.", "y: remove · n / Esc: keep"), answered)
 
 
 def _update_if_changed(widget: Static, text: Text, same_size: bool = False) -> None:
@@ -160,6 +224,21 @@ def _update_if_changed(widget: Static, text: Text, same_size: bool = False) -> N
     widget.update(text, layout=not (same_size or same_height))
 
 
+def _tail_to_fit(lines: list[str], width: int, height: int) -> list[str]:
+    """The last lines that fit `height` rows once folded at `width`: the newest line is always in view (at 80×24
+    the last twelve lines ran past the bottom of the screen)."""
+    if width <= 0 or height <= 0:  # not laid out yet
+        return lines[-12:]
+    shown: list[str] = []
+    rows = 0
+    for line in reversed(lines):
+        rows += max(1, -(-cell_len(line) // width))
+        if rows > height:
+            break
+        shown.append(line)
+    return shown[::-1]
+
+
 def _set_sparkline(spark: Sparkline, data: list[float]) -> None:
     """A flat line looks the same however long it is: an idle server's sparklines are not redrawn every second."""
     flat = (len(data) > 1 and min(data) == max(data), data[0] if data else None)
@@ -170,25 +249,36 @@ def _set_sparkline(spark: Sparkline, data: list[float]) -> None:
 
 
 def _uptime(seconds: float | None) -> str:
+    """At most six characters (FIXED_WIDTH): 42s, 20m, 23h59m, 6d04h, 120d."""
     if seconds is None:
         return "—"
     # Seconds only in the first minute (as `docker ps` does): the table is not repainted every second for it.
-    minutes, secs = divmod(int(seconds), 60)
+    minutes, secs = divmod(max(0, int(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h" if days < 100 else f"{days}d"
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m" if minutes else f"{secs}s"
 
 
-def detail_text(view: ServerView, gpus: list[GpuSample]) -> Text:
+def detail_text(view: ServerView, gpus: list[GpuSample], benching: tuple[int, int] | None = None,
+                state: str | None = None) -> Text:
     s = view.status
+    state = state or s.state
+    ended = s.state in ENDED
     text = Text(overflow="fold")
     text.append(f"{s.record.name}", style="bold")
-    text.append(f"  {s.state}", style=STATE_STYLE.get(s.state, ""))
-    text.append(f" · {s.progress} · {s.record.url}")
+    text.append(f"  {state}", style=STATE_STYLE.get(state, ""))
+    text.append(f" · {s.progress}")
+    text.append(f" · was at {s.record.url}" if ended else f" · {s.record.url}")
     if s.exit_code is not None:
         text.append(f" · exit code {s.exit_code}")
     text.append("\n")
+    if benching is not None:
+        text.append(f"benchmarking… {benching[0]}/{benching[1]} requests done (2 at a time)\n", style="bold yellow")
     m = view.samples[-1] if view.samples else None
     if m is not None and m.ttft_count:
+        text.append("before it ended: " if ended else "")  # this run's figures (a relaunch starts afresh)
         text.append(f"TTFT mean {m.ttft_sum / m.ttft_count * 1000:.0f} ms")
         if m.itl_count:
             text.append(f" · inter-token {m.itl_sum / m.itl_count * 1000:.1f} ms")
