@@ -85,6 +85,10 @@ def _add_planning(p: argparse.ArgumentParser, with_port: bool = True) -> None:
     p.add_argument("--max-num-seqs", type=_positive_int, metavar="N")
     p.add_argument("--enforce-eager", action="store_true")
     p.add_argument("--trust-remote-code", action="store_true", help="add --trust-remote-code to the launch plan")
+    gguf = p.add_mutually_exclusive_group()
+    gguf.add_argument("--gguf-file", metavar="NAME", help="GGUF repos: plan for this file (part 1 of a split one)")
+    gguf.add_argument("--quant", metavar="TYPE", help="GGUF repos: plan for this quant type (e.g. Q4_K_M, Q8_0); "
+                      "default: Q4_K_M, then Q8_0, then the first file, like llama.cpp's -hf")
     p.add_argument("--host", default="127.0.0.1")
     if with_port:
         p.add_argument("--port", type=_port, default=8000)

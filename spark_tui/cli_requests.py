@@ -24,5 +24,6 @@ def advice_request(args: argparse.Namespace, **changes: Any) -> Any:
         max_model_len=args.max_model_len, kv_cache_dtype=args.kv_cache_dtype,
         max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs,
         enforce_eager=args.enforce_eager, trust_remote_code=args.trust_remote_code, host=args.host,
-        port=getattr(args, "port", 8000), rules=tuple(args.rules or ()), offline=args.offline, refresh=args.refresh)
+        port=getattr(args, "port", 8000), rules=tuple(args.rules or ()), offline=args.offline, refresh=args.refresh,
+        gguf_file=getattr(args, "gguf_file", None), quant=getattr(args, "quant", None))
     return replace(request, **changes)

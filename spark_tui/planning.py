@@ -34,6 +34,8 @@ class AdviceRequest:
     rules: tuple[Path, ...] = ()  # extra rules files or folders
     offline: bool = False
     refresh: bool = False
+    gguf_file: str | None = None  # GGUF repos: the variant to plan for, by file name …
+    quant: str | None = None  # … or by quant type (Q4_K_M); neither: llama.cpp's -hf default
 
 
 def load_rules(extra: list[Path] | tuple[Path, ...] | None) -> Any:
@@ -77,7 +79,8 @@ def advise_request(request: AdviceRequest, rules: Any = None) -> Any:
     if tp > hardware.gpus:
         raise UsageError(f"--tensor-parallel-size {tp} needs that many GPUs; {hardware.name} has {hardware.gpus}.",
                          "Pass --gpus N to plan for more.")
-    model = load_model_facts(request.model, request.revision, offline=request.offline, refresh=request.refresh)
+    model = load_model_facts(request.model, request.revision, offline=request.offline, refresh=request.refresh,
+                             gguf_file=request.gguf_file, quant=request.quant)
     if request.max_model_len and model.max_context and request.max_model_len > model.max_context:
         raise UsageError(f"--max-model-len {request.max_model_len} is larger than {model.id} allows "
                          f"({model.max_context} tokens).", f"Use --max-model-len {model.max_context} or less.")

@@ -6,6 +6,7 @@ import os
 import sys
 from typing import Any, ClassVar
 
+from spark_tui.advisor.gguf_fit import gguf_variants
 from spark_tui.advisor.types import Advice
 from spark_tui.errors import ModelNotFoundError, RulesError, SparkTuiError
 from spark_tui.hardware.facts import HardwareFacts
@@ -96,6 +97,7 @@ def advice_to_json(advice: Advice, knowledge: Knowledge | None = None) -> dict[s
             "weights_bytes": m.weights_bytes, "weight_format": m.weight_format, "formats": list(m.formats),
             "trust_remote_code": m.trust_remote_code, "gated": m.gated, "license": m.license,
             "notes": list(m.notes),
+            **({"gguf_file": m.gguf_choice, "gguf_variants": gguf_variants(advice)} if m.gguf_variants else {}),
         },
         "hardware": hardware_to_json(h),
         "memory": None if mem is None else {

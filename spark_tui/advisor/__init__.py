@@ -35,6 +35,8 @@ def rule_facts(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
     """The flat facts rules test (names and kinds in spark_tui.rules.facts)."""
     q = model.quantization
     schemes = [s for s in (q.scheme, *q.group_schemes) if s]
+    if q.method == "gguf":  # the GGUF quant type (Q4_K_M, …) is an open set: rules see the closed "gguf"
+        schemes = ["gguf"]
     util = memory.gpu_memory_utilization if memory else options.gpu_memory_utilization
     return {
         "engine": options.engine,

@@ -10,6 +10,7 @@ from pathlib import Path
 from spark_tui.errors import HubUnavailableError, UsageError
 from spark_tui.hub.cache import DEFAULT_TTL_SECONDS, MetadataCache
 from spark_tui.hub.facts import ModelFacts, build_model_facts
+from spark_tui.hub.gguf_load import GGUFPick, local_gguf_file, with_hub_gguf, with_local_gguf
 from spark_tui.paths import cache_dir
 
 __all__ = ["ModelFacts", "build_model_facts", "hub_timeout", "is_offline", "load_model_facts", "validate_repo_id"]
@@ -31,6 +32,13 @@ def validate_repo_id(model: str) -> None:
             f"'{_shown(model)}' is neither a Hugging Face model id (owner/name) nor an existing directory.",
             "Example: spark-tui check RedHatAI/Qwen3-8B-NVFP4",
         )
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _is_dir(path: Path) -> bool:
@@ -65,19 +73,24 @@ def hub_timeout() -> float:
 
 
 def load_model_facts(model: str, revision: str | None = None, *, offline: bool = False,
-                     refresh: bool = False) -> ModelFacts:
-    """Facts for a Hub id or a local directory. Cached answers come first; the network only when needed."""
+                     refresh: bool = False, gguf_file: str | None = None, quant: str | None = None) -> ModelFacts:
+    """Facts for a Hub id, a local directory or a local .gguf file. Cached answers come first; the network only
+    when needed. `gguf_file` / `quant` pick a GGUF variant (else llama.cpp's `-hf` default)."""
     if not model.strip():  # Path("") is the current folder: never plan that by accident
         validate_repo_id(model)
     path = Path(model).expanduser()
+    pick = GGUFPick(gguf_file, quant)
     if _is_dir(path):
         from spark_tui.hub.local import read_local
 
         raw = read_local(path)
-        return build_model_facts(str(path.resolve()), source="local", revision=None, api=raw["api"],
-                                 config=raw["config"], hf_quant_config=raw["hf_quant_config"], files=raw["files"])
+        facts = build_model_facts(str(path.resolve()), source="local", revision=None, api=raw["api"],
+                                  config=raw["config"], hf_quant_config=raw["hf_quant_config"], files=raw["files"])
+        return with_local_gguf(facts, path, raw["files"], raw["config"] is None, pick)
+    if path.suffix.lower() == ".gguf" and _is_file(path):
+        return local_gguf_file(path, pick)
     if model.startswith((".", "/", "~")):
-        raise UsageError(f"No such directory: {_shown(model)}.")
+        raise UsageError(f"No such directory or .gguf file: {_shown(model)}.")
     validate_repo_id(model)
     offline = offline or is_offline()
     wanted = revision or "main"
@@ -85,8 +98,10 @@ def load_model_facts(model: str, revision: str | None = None, *, offline: bool =
     if not refresh:
         commit = cache.resolve(model, wanted, max_age=None if offline else _ttl())
         cached = cache.load(model, commit) if commit else None
-        if cached is not None:
-            return _facts(model, commit, cached)
+        if cached is not None and commit is not None:
+            known, data = commit, cached
+            return with_hub_gguf(_facts(model, known, data), model, known, data, pick, offline=offline,
+                                 store=lambda: cache.store(model, wanted, known, data), timeout=hub_timeout())
     if offline:
         raise HubUnavailableError(
             f"Offline, and {model}{'@' + revision if revision else ''} is not in spark-tui's cache.",
@@ -100,7 +115,9 @@ def load_model_facts(model: str, revision: str | None = None, *, offline: bool =
     # check its speed, not this answer.
     with contextlib.suppress(OSError):
         cache.store(model, wanted, commit, raw)
-    return facts
+    fetched = commit
+    return with_hub_gguf(facts, model, fetched, raw, pick, offline=False,
+                         store=lambda: cache.store(model, wanted, fetched, raw), timeout=hub_timeout())
 
 
 def _facts(model: str, commit: str | None, raw: dict) -> ModelFacts:

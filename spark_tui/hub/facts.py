@@ -14,6 +14,7 @@ from typing import Any
 
 from spark_tui.hub import arch, params, quant, weights
 from spark_tui.hub.config_values import MAX_FILE_BYTES, MAX_VOCAB, MAX_WIDTH, Fields
+from spark_tui.hub.gguf import GGUFVariant
 from spark_tui.hub.quant import QuantInfo
 
 MAX_FILES = 200_000  # files in one repo listing: the largest model repos hold tens of thousands
@@ -59,6 +60,8 @@ class ModelFacts:
     tags: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
     problems: tuple[str, ...] = ()  # absurd or wrong-typed values, each naming its field: the verdict is unknown
+    gguf_variants: tuple[GGUFVariant, ...] = ()  # every GGUF variant listed (hub/gguf.py), for GGUF repos
+    gguf_choice: str | None = None  # the variant planned for (its first file), whose header gave the facts
 
     @property
     def kv_heads(self) -> int | None:

@@ -261,8 +261,10 @@ def test_unknown_quantization_is_unknown(cli):
 def test_gguf_only_repo(cli):
     r = cli("check", "unsloth/Qwen3-8B-GGUF", "--hardware", "gb10", "--json", *PINNED)
     data = json.loads(r.out)
-    # a warning (vLLM's GGUF support is experimental, from 0.24 a plugin); no config.json: the memory is unknown
-    assert r.code == 3 and data["findings"][0]["rule"] == "vllm-gguf-plugin"
+    # a warning (vLLM's GGUF support is experimental, from 0.24 a plugin); no config.json, but the GGUF header of
+    # the chosen variant gives the layout, so the memory is planned and the verdict is the warning's
+    assert r.code == 1 and data["findings"][0]["rule"] == "vllm-gguf-plugin"
+    assert data["model"]["num_layers"] == 36 and data["memory"]["fits"] is True
     llama = json.loads(cli("check", "unsloth/Qwen3-8B-GGUF", "--hardware", "gb10", "--engine", "llamacpp",
                            "--json").out)
     assert llama["launch"]["argv"][:5] == ["llama-server", "--hf-repo", "unsloth/Qwen3-8B-GGUF", "--hf-file",

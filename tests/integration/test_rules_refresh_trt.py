@@ -90,7 +90,9 @@ def test_llamacpp_mxfp4_gguf_on_gb10_says_how_to_build(cli):
     build = next(f for f in data["findings"] if f["rule"] == "llamacpp-sm12x-native-mxfp4-arch")
     assert "121a-real" in build["fix"] and build["severity"] == "info"
     assert "llamacpp-gb10-uma-memory-probe" in rule_ids(data)
-    assert code == 3 and data["verdict"] == "unknown"  # a GGUF-only repo has no config.json; info adds nothing
+    # No config.json, but the GGUF header gives the facts; an info finding does not change the verdict.
+    assert code == 0 and data["verdict"] == "ok"
+    assert data["model"]["quantization"]["scheme"] == "MXFP4" and data["model"]["num_experts"] == 32
 
 
 def test_llamacpp_q4_gguf_gets_no_mxfp4_build_advice(cli):

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.support import gguf_files
+
 CONFIGS = Path(__file__).resolve().parent.parent / "fixtures" / "configs"
 GB = 1_000_000_000
 
@@ -187,15 +189,18 @@ def repos() -> dict[str, dict[str, Any]]:
         "meta-llama/Llama-3.1-8B": dict(config=config("meta-llama__Llama-3.1-8B"), files=shards(16.1 * GB, 4),
                                         gated="manual", license="llama3.1"),
         "acme/private-model": dict(config=qwen8, files=shards(16.4 * GB, 5), private=True),
-        "unsloth/Qwen3-8B-GGUF": dict(config=None, files={"Qwen3-8B-Q4_K_M.gguf": 5_027_783_488,
-                                                          "Qwen3-8B-Q8_0.gguf": 8_709_519_168}),
+        # GGUF files start with a real header (written by gguf's GGUFWriter), then synthetic bytes to the real size
+        "unsloth/Qwen3-8B-GGUF": dict(config=None, files={
+            "Qwen3-8B-Q4_K_M.gguf": (gguf_files.qwen3_8b_head("Q4_K_M"), 5_027_783_488),
+            "Qwen3-8B-Q8_0.gguf": (gguf_files.qwen3_8b_head("Q8_0"), 8_709_519_168)}),
         "broken/bad-config": dict(config_text='{"model_type": "qwen3", "num_hidden_layers": 36,,}',
                                   files=shards(1 * GB, 1)),
         "broken/missing-fields": dict(config={"model_type": "mystery"}, files=shards(1 * GB, 1)),
         "weird/unknown-quant": dict(config=with_quant(qwen8, {"quant_method": "hqq", "nbits": 4}),
                                     files=shards(5 * GB, 1)),
         # gpt-oss as an MXFP4 GGUF (llama.cpp's native MXFP4 kernels) and a block-scaled FP8 MoE (TRT-LLM #17126)
-        "ggml-org/gpt-oss-20b-GGUF": dict(config=None, files={"gpt-oss-20b-mxfp4.gguf": int(12.1 * GB)},
+        "ggml-org/gpt-oss-20b-GGUF": dict(config=None, files={"gpt-oss-20b-mxfp4.gguf": (
+            gguf_files.gguf_head("gpt-oss", gguf_files.GPT_OSS_20B, 38), int(12.1 * GB))},
                                           license="apache-2.0"),
         "Qwen/Qwen3-30B-A3B-FP8": dict(config=with_quant(config("Qwen__Qwen3-30B-A3B"), {
             "quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}),

@@ -42,7 +42,9 @@ class Fault:
 @dataclass
 class Repo:
     id: str
-    files: dict[str, bytes | int]  # content, or a size for synthetic weight files
+    # content; a size for synthetic weight files; or (real head, size): a file that starts with real bytes (a GGUF
+    # header) and goes on with synthetic ones up to a real model's size, never held in memory
+    files: dict[str, bytes | int | tuple[bytes, int]]
     sha: str
     gated: str | bool = False
     private: bool = False
@@ -54,12 +56,22 @@ class Repo:
 
     def size(self, path: str) -> int:
         value = self.files[path]
+        if isinstance(value, tuple):
+            return value[1]
         return value if isinstance(value, int) else len(value)
 
     def content(self, path: str, start: int = 0, end: int | None = None) -> bytes:
         value = self.files[path]
         if isinstance(value, bytes):
             return value[start:end]
+        if isinstance(value, tuple):
+            head, size = value
+            end = size if end is None else min(end, size)
+            real = head[start:end]
+            return real + self._synthetic(path, size, start + len(real), end) if start + len(real) < end else real
+        return self._synthetic(path, value, start, end)
+
+    def _synthetic(self, path: str, value: int, start: int, end: int | None) -> bytes:
         # Synthetic weights: a deterministic byte pattern, generated on demand.
         end = value if end is None else min(end, value)
         seed = hashlib.sha256(f"{self.id}/{path}".encode()).digest()
@@ -76,6 +88,8 @@ class Repo:
     def etag(self, path: str) -> tuple[str, bool]:
         """(etag, is_lfs): git blob sha1 for small files, sha256 for LFS weights."""
         value = self.files[path]
+        if isinstance(value, tuple):
+            value = hashlib.sha256(value[0]).hexdigest().encode() + b"/%d" % value[1]
         if path.endswith(_LFS_SUFFIXES):
             if isinstance(value, bytes):
                 return hashlib.sha256(value).hexdigest(), True
@@ -110,6 +124,7 @@ class HubEmulator:
         self.repos = build_repos()
         self.requests: list[tuple[str, str]] = []
         self.ranges: list[tuple[str, str]] = []  # (path, Range header) of ranged GETs: resumed downloads
+        self.bytes_sent: dict[str, int] = {}  # file body bytes written per request path (resolve URLs)
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
         emulator = self
@@ -148,7 +163,7 @@ class HubEmulator:
     def throttle(self, pattern: str, bytes_per_s: float, times: int | None = None) -> None:
         self.faults.append(Fault(re.compile(pattern), times=times, method="GET", rate_bps=bytes_per_s))
 
-    def add_repo(self, repo_id: str, files: dict[str, bytes], gated: bool = False) -> Repo:
+    def add_repo(self, repo_id: str, files: dict[str, Any], gated: bool = False) -> Repo:
         """A repo of real files (e.g. safetensors written by a test)."""
         repo = Repo(id=repo_id, files=dict(files), sha=hashlib.sha1(repo_id.encode() + b"/runtime").hexdigest(),
                     gated="auto" if gated else False)
@@ -160,6 +175,7 @@ class HubEmulator:
             self.faults.clear()
             self.requests.clear()
             self.ranges.clear()
+            self.bytes_sent.clear()
 
     def take_fault(self, path: str, method: str = "GET") -> Fault | None:
         with self._lock:
@@ -333,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
             match = re.match(r"bytes=(\d+)-(\d*)", range_header)
             if match:
                 start = int(match.group(1))
-                end = int(match.group(2)) + 1 if match.group(2) else size
+                end = min(size, int(match.group(2)) + 1) if match.group(2) else size
                 status = 206
                 headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         headers["Content-Length"] = str(end - start)
@@ -356,6 +372,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             self.wfile.write(repo.content(filename, position, chunk_end))
+            with self.hub._lock:
+                self.hub.bytes_sent[filename] = self.hub.bytes_sent.get(filename, 0) + chunk_end - position
             if fault is not None and fault.rate_bps:
                 self.wfile.flush()
                 time.sleep((chunk_end - position) / fault.rate_bps)
