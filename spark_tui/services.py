@@ -110,7 +110,7 @@ def _supervisor() -> ServerControl:
 def _runtime_version(runtime: VllmRuntime) -> str | None:
     from spark_tui.engines.runtime import version_of
 
-    return version_of(runtime)
+    return version_of(runtime, run_image=False)  # labels, environment or a remembered answer: no container run
 
 
 def _port_is_free(host: str, port: int) -> bool:

@@ -161,7 +161,7 @@ def _inspect(docker: str, image: str) -> dict | None:
 _VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?(?:[a-z0-9.+]*)?)")
 
 
-def version_of(runtime: VllmRuntime) -> str | None:
+def version_of(runtime: VllmRuntime, run_image: bool = True) -> str | None:
     """The vLLM version that will really run, so the rules judge it: `vllm --version` of a local executable;
     for an image, a vLLM version label or VLLM_VERSION in its environment, else `vllm --version` run in it once
     (remembered per image id). None when it cannot be told (an image not pulled yet)."""
@@ -179,10 +179,11 @@ def version_of(runtime: VllmRuntime) -> str | None:
         key, _, value = str(item).partition("=")
         if key == "VLLM_VERSION" and _VERSION.search(value):
             return _VERSION.search(value).group(1)  # type: ignore[union-attr]
-    return _remembered_image_version(runtime.executable, runtime.image, str(info.get("Id", runtime.image)))
+    return _remembered_image_version(runtime.executable, runtime.image, str(info.get("Id", runtime.image)),
+                                     run_image)
 
 
-def _remembered_image_version(docker: str, image: str, image_id: str) -> str | None:
+def _remembered_image_version(docker: str, image: str, image_id: str, run_image: bool = True) -> str | None:
     from spark_tui.files import write_json_atomic
     from spark_tui.paths import cache_dir
 
@@ -195,6 +196,8 @@ def _remembered_image_version(docker: str, image: str, image_id: str) -> str | N
         known = {}
     if image_id in known:
         return known[image_id]
+    if not run_image:  # the app's header: never start a container just to read a version
+        return None
     version = _run_version([docker, "run", "--rm", "--entrypoint", "vllm", image, "--version"])
     if version:
         write_json_atomic(path, {**known, image_id: version})

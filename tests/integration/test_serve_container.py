@@ -118,3 +118,17 @@ def test_settings_file_chooses_the_runtime_and_bad_settings_are_one_sentence(cli
     (config / "config.toml").write_text('[serve\n')
     r = cli("serve", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", env={"SPARK_TUI_CONFIG_DIR": str(config)})
     assert r.code == 3 and "Cannot read the settings file" in r.err and "Traceback" not in r.err
+
+
+def test_the_apps_version_probe_never_starts_a_container(docker, tmp_path, monkeypatch):
+    # The app's header asks which vLLM a launch would run; for an image without a version label or VLLM_VERSION,
+    # `serve` runs `vllm --version` in it once, but the app must not start a container just to draw its header.
+    from spark_tui.engines.runtime import VllmRuntime, version_of
+
+    monkeypatch.setenv("SPARK_TUI_CACHE_DIR", str(tmp_path / "cache"))
+    runtime = VllmRuntime("container", str(docker), IMAGE)
+    assert version_of(runtime, run_image=False) is None
+    assert not list((tmp_path / "docker").glob("*.json"))  # no `docker run` happened (each run leaves a record)
+    assert version_of(runtime) is not None  # serve's probe does run it (and remembers the answer)
+    assert list((tmp_path / "docker").glob("*.json"))
+    assert version_of(runtime, run_image=False) == version_of(runtime)  # the remembered answer is used
