@@ -22,7 +22,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from spark_tui.planning import advise_request, load_rules
     from spark_tui.report import render_text
 
-    adapter_for(args.engine)  # an engine spark-tui cannot launch yet is said before anything is looked up
+    adapter = adapter_for(args.engine)  # an engine spark-tui cannot launch yet is said before anything is looked up
+    if args.api_key and adapter.api_key_env is None:
+        raise UsageError(f"{adapter.title} has no API key option, so --api-key cannot guard it.",
+                         "Leave it on 127.0.0.1 (the default) and reach it through an SSH tunnel.")
     if args.name is not None:  # before anything is looked up: a bad name must never reach a path
         validate.server_name(args.name)
     port = _port(args.port_text, args.host)
@@ -34,7 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if version is None and runtime is not None and not args.dry_run:
         from spark_tui.engines.runtime import version_of
 
-        version = version_of(runtime)  # the rules judge the vLLM that will really run
+        version = version_of(runtime)  # the rules judge the engine version that will really run
     rules = load_rules(args.rules)
     report_rule_problems(rules)
     advice = advise_request(advice_request(args, port=port, engine_version=version), rules)
@@ -80,11 +83,14 @@ def _runtime(args: argparse.Namespace) -> Any:
     from spark_tui.settings import load_serve_settings
 
     settings = load_serve_settings()  # a damaged settings file is said even for a dry run
+    if args.vllm and args.engine != "vllm":
+        raise UsageError(f"--vllm names vLLM's executable; for --engine {args.engine} use --executable.")
+    executable = args.executable or args.vllm
     if args.dry_run:
         with contextlib.suppress(UsageError):
-            return resolve_runtime(settings, args.runtime, args.vllm, args.image)
+            return resolve_runtime(settings, args.runtime, executable, args.image, engine=args.engine)
         return None
-    runtime = resolve_runtime(settings, args.runtime, args.vllm, args.image)
+    runtime = resolve_runtime(settings, args.runtime, executable, args.image, engine=args.engine)
     if not runtime.image_present:
         sys.stderr.write(f"spark-tui: docker does not have {runtime.image} yet; it pulls it first (many GB).\n")
     return runtime
@@ -93,12 +99,13 @@ def _runtime(args: argparse.Namespace) -> Any:
 def _print_dry_run(plan: Any, runtime: Any, args: argparse.Namespace) -> int:
     from spark_tui.engines.adapters import adapter_for
 
-    # The key goes to vLLM as VLLM_API_KEY (it reads that when --api-key is absent): never in a command line.
-    secret_names = ["VLLM_API_KEY"] if args.api_key else []
-    argv = adapter_for(plan.engine).command(plan, runtime, args.name or "NAME", secret_names)
+    # The key goes to the engine in its environment (VLLM_API_KEY, LLAMA_API_KEY): never in a command line.
+    adapter = adapter_for(plan.engine)
+    secret_names = [adapter.api_key_env] if args.api_key and adapter.api_key_env else []
+    argv = adapter.command(plan, runtime, args.name or "NAME", secret_names)
     shown_env = dict(plan.env) if runtime is None or runtime.kind == "local" else {}
-    if args.api_key:
-        shown_env["VLLM_API_KEY"] = "***"
+    for name in secret_names:
+        shown_env[name] = "***"
     print("".join(f"{k}={shlex.quote(v)} " for k, v in shown_env.items()) + shlex.join(argv))
     for note in plan.notes:  # e.g. what a rule added to the command, and which rule
         sys.stderr.write(f"spark-tui: note: {note}\n")
@@ -239,18 +246,22 @@ def _print_bench(result: Any, as_json: bool) -> None:
 
 
 def add_parsers(sub: Any, add_planning: Any) -> None:
-    serve = sub.add_parser("serve", help="launch a vLLM server for MODEL, detached (survives SSH drops)")
+    serve = sub.add_parser("serve", help="launch a server for MODEL (vLLM, llama.cpp's llama-server or TensorRT-LLM's "
+                           "trtllm-serve: --engine), detached (survives SSH drops)")
     serve.add_argument("model")
     serve.add_argument("--revision", metavar="R")
     add_planning(serve)
     serve.add_argument("--port", dest="port_text", default="8000", metavar="N|auto")
     serve.add_argument("--name", help="server name (default: from the model and port)")
     serve.add_argument("--runtime", choices=["auto", "local", "container"],
-                       help="run vLLM from a local executable or a container image (default: the setting, else "
-                       "auto: a local vllm, else a vLLM image docker has)")
-    serve.add_argument("--vllm", metavar="PATH", help="the vllm executable (default: the setting, then PATH)")
+                       help="run the engine from a local executable or a container image (default: the setting, "
+                       "else auto: a local executable, else an image of the engine docker has)")
+    serve.add_argument("--executable", metavar="PATH", help="the engine's server executable (vllm, llama-server, "
+                       "trtllm-serve; default: the setting, then PATH)")
+    serve.add_argument("--vllm", metavar="PATH", help="the vllm executable (the same as --executable for vLLM)")
     serve.add_argument("--image", metavar="IMAGE", help="the container image (default: the setting, else the "
-                       "newest nvcr.io/nvidia/vllm docker has)")
+                       "newest image of the engine docker has: nvcr.io/nvidia/vllm, ghcr.io/ggml-org/llama.cpp, "
+                       "nvcr.io/nvidia/tensorrt-llm/release)")
     serve.add_argument("--api-key", help="require this key from clients (pass it when listening beyond 127.0.0.1)")
     serve.add_argument("--wait", type=float, nargs="?", const=900.0, metavar="SECONDS",
                        help="wait until ready (default 900 s); non-zero exit with the diagnosis if it fails")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from spark_tui.downloads.plan import DownloadPlan
     from spark_tui.downloads.transfer import TransferProgress
     from spark_tui.engines.records import ServerRecord
-    from spark_tui.engines.runtime import VllmRuntime
+    from spark_tui.engines.runtime import EngineRuntime
     from spark_tui.engines.status import ServerStatus
     from spark_tui.metrics.bench import BenchResult
     from spark_tui.metrics.scrape import MetricsSample
@@ -85,8 +85,9 @@ class Services:
     docker: bool = False
     gpus: GpuSource = field(default_factory=NoGpus)  # NVML (sample from a worker)
     supervisor: ServerControl = field(default_factory=lambda: _supervisor())  # servers: records, launch, stop…
-    resolve_runtime: Callable[[], VllmRuntime] = lambda: _resolve_runtime()  # where a launch runs (settings)
-    runtime_version: Callable[[VllmRuntime], str | None] = lambda runtime: _runtime_version(runtime)  # seconds
+    # Where a launch of an engine ("vllm", "llamacpp", "trtllm") runs, from the settings.
+    resolve_runtime: Callable[[str], EngineRuntime] = lambda engine: _resolve_runtime(engine)
+    runtime_version: Callable[[EngineRuntime], str | None] = lambda runtime: _runtime_version(runtime)  # seconds
     port_is_free: Callable[[str, int], bool] = lambda host, port: _port_is_free(host, port)  # a local bind test
     next_free_port: Callable[[str, int], int] = lambda host, start: _next_free_port(host, start)
     plan_download: Callable[[str], DownloadPlan] = lambda model: _plan_download(model)  # the Hub + disk (a worker)
@@ -107,7 +108,7 @@ def _supervisor() -> ServerControl:
     return Supervisor()
 
 
-def _runtime_version(runtime: VllmRuntime) -> str | None:
+def _runtime_version(runtime: EngineRuntime) -> str | None:
     from spark_tui.engines.runtime import version_of
 
     return version_of(runtime, run_image=False)  # labels, environment or a remembered answer: no container run
@@ -125,11 +126,11 @@ def _next_free_port(host: str, start: int) -> int:
     return next_free_port(host, start)
 
 
-def _resolve_runtime() -> VllmRuntime:
+def _resolve_runtime(engine: str) -> EngineRuntime:
     from spark_tui.engines.runtime import resolve_runtime
     from spark_tui.settings import load_serve_settings
 
-    return resolve_runtime(load_serve_settings())
+    return resolve_runtime(load_serve_settings(), engine=engine)
 
 
 def _plan_download(model: str) -> Any:

@@ -6,6 +6,14 @@
     image = "nvcr.io/nvidia/vllm:26.05.post1-py3"         # (SPARK_TUI_IMAGE)
     docker = "docker"                                     # (SPARK_TUI_DOCKER)
 
+    [serve.llamacpp]        # llama.cpp's llama-server (spark-tui serve --engine llamacpp)
+    executable = "~/llama.cpp/build/bin/llama-server"     # (SPARK_TUI_LLAMACPP_EXECUTABLE)
+    image = "ghcr.io/ggml-org/llama.cpp:server-cuda13"    # (SPARK_TUI_LLAMACPP_IMAGE)
+
+    [serve.trtllm]          # TensorRT-LLM's trtllm-serve (spark-tui serve --engine trtllm)
+    executable = "~/venvs/trtllm/bin/trtllm-serve"        # (SPARK_TUI_TRTLLM_EXECUTABLE)
+    image = "nvcr.io/nvidia/tensorrt-llm/release:1.3.0rc13"  # (SPARK_TUI_TRTLLM_IMAGE)
+
     [rules]
     source = "hf:OWNER/NAME"   # where `spark-tui rules update` fetches from (SPARK_TUI_RULES_SOURCE)
 
@@ -15,7 +23,7 @@ A damaged file is reported in one sentence, never half-read.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +31,8 @@ from spark_tui.errors import UsageError
 from spark_tui.paths import config_dir
 
 RUNTIMES = ("auto", "local", "container")
+# The engines besides vLLM whose server spark-tui runs, each with its own [serve.ENGINE] table.
+OTHER_ENGINES = ("llamacpp", "trtllm")
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,14 @@ class ServeSettings:
     vllm: str | None = None
     image: str | None = None
     docker: str | None = None
+    # engine -> (executable, image) for the engines besides vLLM, whose are the two fields above.
+    others: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+    def program(self, engine: str) -> tuple[str | None, str | None]:
+        """The configured executable and image of an engine's server (None: not set)."""
+        if engine == "vllm":
+            return self.vllm, self.image
+        return self.others.get(engine, (None, None))
 
 
 def _read_settings() -> tuple[Path, dict[str, Any]]:
@@ -66,15 +84,24 @@ def load_serve_settings() -> ServeSettings:
     if not isinstance(serve, dict):
         raise UsageError(f"In {path}, [serve] must be a table.")
 
-    def pick(key: str, env: str) -> str | None:
-        value = os.environ.get(env) or serve.get(key)
+    def pick(key: str, env: str, table: dict[str, Any] = serve, where: str = "serve") -> str | None:
+        value = os.environ.get(env) or table.get(key)
         if value is not None and not isinstance(value, str):
-            raise UsageError(f"In {path}, serve.{key} must be a string.")
+            raise UsageError(f"In {path}, {where}.{key} must be a string.")
         return value or None
+
+    others: dict[str, tuple[str | None, str | None]] = {}
+    for engine in OTHER_ENGINES:
+        table = serve.get(engine, {})
+        if not isinstance(table, dict):
+            raise UsageError(f"In {path}, [serve.{engine}] must be a table.")
+        prefix = f"SPARK_TUI_{engine.upper()}_"
+        others[engine] = (pick("executable", prefix + "EXECUTABLE", table, f"serve.{engine}"),
+                          pick("image", prefix + "IMAGE", table, f"serve.{engine}"))
 
     runtime = pick("runtime", "SPARK_TUI_RUNTIME") or "auto"
     if runtime not in RUNTIMES:
         raise UsageError(f"Unknown runtime '{runtime}' (in {path} or SPARK_TUI_RUNTIME).",
                          f"Use one of: {', '.join(RUNTIMES)}.")
     return ServeSettings(runtime, pick("vllm", "SPARK_TUI_VLLM"), pick("image", "SPARK_TUI_IMAGE"),
-                         pick("docker", "SPARK_TUI_DOCKER"))
+                         pick("docker", "SPARK_TUI_DOCKER"), others)

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 class EngineAdapter(Protocol):
     name: str
+    title: str  # the server's name in messages: "vLLM", "llama-server", "trtllm-serve"
     metric_names: MetricNames
+    api_key_env: str | None  # the variable the server reads its API key from (None: it takes none)
 
     def command(self, plan: LaunchPlan, runtime: Any, server_name: str, secret_names: Sequence[str]) -> list[str]:
         """The argv that runs the plan in `runtime` (None: the plan's argv as it is)."""

@@ -76,8 +76,9 @@ class Supervisor:
     def launch(self, plan: LaunchPlan, name: str | None = None, runtime: Any = None, api_key: str | None = None,
                prediction: dict[str, Any] | None = None) -> ServerRecord:
         """Start the plan (run by `runtime`; the plan's argv as it is when there is none), detached. Host and port
-        are the plan's. `api_key` reaches the engine as VLLM_API_KEY in its environment, never in argv, the record
-        or the log; it is kept for our own health checks and bench in a file only this user can read.
+        are the plan's. `api_key` reaches the engine in its environment (the adapter's variable, e.g. VLLM_API_KEY),
+        never in argv, the record or the log; it is kept for our own health checks and bench in a file only this
+        user can read.
         `prediction` (calibration.prediction): what the plan expected, so the figures its log prints become an
         observation."""
         validate.port(plan.port)
@@ -93,7 +94,9 @@ class Supervisor:
             if name in records and self.running(records[name]):
                 raise UsageError(f"A server named '{name}' is already running.", f"Stop it: spark-tui stop {name}")
             self.store.prepare(name)
-            secrets = {"VLLM_API_KEY": api_key} if api_key else {}
+            if api_key and adapter.api_key_env is None:
+                raise UsageError(f"{adapter.title} has no API key option, so a key cannot guard it.")
+            secrets = {adapter.api_key_env: api_key} if api_key and adapter.api_key_env else {}
             argv = adapter.command(plan, runtime, name, list(secrets))
             in_container = runtime is not None and runtime.kind == "container"
             plan = replace(plan, runtime="container" if in_container else "local",

@@ -52,6 +52,11 @@ def _dist_version(folders: list[Path], dist: str) -> str | None:
     return None
 
 
+def dist_version_beside(executable: str, dist: str) -> str | None:
+    """The version of `dist` installed in the environment that owns `executable` (e.g. a venv's bin/trtllm-serve)."""
+    return _dist_version(list(Path(executable).resolve().parent.parent.glob("lib/python3*/site-packages")), dist)
+
+
 def installed_version(engine: str) -> str | None:
     dist = _DIST.get(engine)
     if dist:
@@ -62,7 +67,7 @@ def installed_version(engine: str) -> str | None:
         if not exe:
             return None
         # The environment that owns the executable on PATH (e.g. another venv's bin/vllm).
-        return _dist_version(list(Path(exe).resolve().parent.parent.glob("lib/python3*/site-packages")), dist)
+        return dist_version_beside(exe, dist)
     if engine == "llamacpp":
         exe = shutil.which(_EXE[engine])
         if not exe:

@@ -56,6 +56,9 @@ def _dashed(word: str) -> str:
 
 class VllmAdapter:
     name = "vllm"
+    title = "vLLM"
+    # vLLM reads it when --api-key is absent (vllm/entrypoints/openai/cli_args.py).
+    api_key_env: str | None = "VLLM_API_KEY"
     metric_names = MetricNames(
         generation_tokens="vllm:generation_tokens", prompt_tokens="vllm:prompt_tokens",
         requests_running="vllm:num_requests_running", requests_waiting="vllm:num_requests_waiting",

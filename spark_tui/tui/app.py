@@ -158,7 +158,7 @@ class SparkTuiApp(ServerWork, App[int]):
         """The vLLM a launch would run (a local executable, else an image docker has) and its version, so the
         verdicts are for the version that runs. `vllm --version` takes seconds: a worker."""
         try:
-            runtime = self.services.resolve_runtime()
+            runtime = self.services.resolve_runtime("vllm")
             version = self.services.runtime_version(runtime)
         except SparkTuiError:
             return
@@ -269,7 +269,7 @@ class SparkTuiApp(ServerWork, App[int]):
     @work(thread=True, group="launch")
     def _launch_worker(self, plan: LaunchPlan, model: str, predicted: dict[str, Any] | None = None) -> None:
         try:
-            runtime = self.services.resolve_runtime()
+            runtime = self.services.resolve_runtime(plan.engine)
             record = self.services.supervisor.launch(plan, runtime=runtime, prediction=predicted)
         except SparkTuiError as exc:
             self.post_message(LaunchFailed(plan, model, str(exc)))

@@ -129,7 +129,8 @@ def test_the_apps_version_probe_never_starts_a_container(docker, tmp_path, monke
     monkeypatch.setenv("SPARK_TUI_CACHE_DIR", str(tmp_path / "cache"))
     ran: list[list[str]] = []
     real = runtime_module._run_version
-    monkeypatch.setattr(runtime_module, "_run_version", lambda argv: ran.append(argv) or real(argv))
+    monkeypatch.setattr(runtime_module, "_run_version",
+                        lambda argv, engine="vllm": ran.append(argv) or real(argv, engine))
     runtime = VllmRuntime("container", str(docker), IMAGE)
     assert version_of(runtime, run_image=False) is None and ran == []  # no `docker run`
     assert version_of(runtime) is not None and ran[0][1:2] == ["run"]  # serve's probe runs it, and remembers

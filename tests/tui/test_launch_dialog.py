@@ -59,7 +59,7 @@ class Launches(FakeServers):
 
 def dialog_app(supervisor, **overrides) -> SparkTuiApp:
     runtime = VllmRuntime("local", "/opt/venv/bin/vllm")
-    return SparkTuiApp(services(supervisor=supervisor, resolve_runtime=lambda: runtime,
+    return SparkTuiApp(services(supervisor=supervisor, resolve_runtime=lambda engine="vllm": runtime,
                                 runtime_version=lambda r: "0.28.0", **overrides), hardware="gb10")
 
 

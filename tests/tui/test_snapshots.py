@@ -56,7 +56,7 @@ class TestLaunchDialog:
 
         runtime = VllmRuntime("local", "/opt/venv/bin/vllm")
         # Fixed answers for what differs between machines: which vLLM runs, and whether port 8000 is free.
-        app = make_app(resolve_runtime=lambda: runtime, runtime_version=lambda r: "0.28.0",
+        app = make_app(resolve_runtime=lambda engine="vllm": runtime, runtime_version=lambda r: "0.28.0",
                        port_is_free=lambda host, port: True)
 
         async def ready(pilot):
