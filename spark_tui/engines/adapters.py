@@ -16,6 +16,7 @@ from spark_tui.metrics.scrape import MetricNames
 
 if TYPE_CHECKING:
     from spark_tui.advisor.types import LaunchPlan
+    from spark_tui.metrics.scrape import MetricsSample
 
 
 class EngineAdapter(Protocol):
@@ -36,6 +37,9 @@ class EngineAdapter(Protocol):
 
     def ready(self, url: str, model: str, api_key: str | None) -> bool:
         """The server answers and serves `model`."""
+
+    def scrape(self, url: str, api_key: str | None) -> MetricsSample | None:
+        """One sample of the server's counters (tokens, requests, KV use) now; None when it did not answer."""
 
     def progress(self, lines: list[str]) -> str:
         """The furthest start-up phase the log shows."""

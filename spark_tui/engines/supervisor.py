@@ -23,7 +23,7 @@ from spark_tui.engines.status import ENDED, STATES, ServerStatus, server_state
 from spark_tui.engines.store import RecordStore
 from spark_tui.errors import StateWriteError, UsageError
 from spark_tui.metrics.history import RateHistory
-from spark_tui.metrics.scrape import MetricsSample, scrape
+from spark_tui.metrics.scrape import MetricsSample
 from spark_tui.paths import state_dir
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class Supervisor:
 
     def sample(self, record: ServerRecord) -> list[MetricsSample]:
         """Scrape the server's /metrics into the shared history; the history (empty when it did not answer)."""
-        sample = scrape(record.url, adapter_for(record.engine).metric_names)
+        sample = adapter_for(record.engine).scrape(record.url, self.store.api_key(record.name))
         if sample is None:
             return []
         return self.history.add(record.name, sample)

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from spark_tui.engines.logs import phase_of
 from spark_tui.errors import UsageError
-from spark_tui.metrics.scrape import MetricNames
+from spark_tui.metrics.scrape import MetricNames, scrape
 
 if TYPE_CHECKING:
     from spark_tui.advisor.types import LaunchPlan
+    from spark_tui.metrics.scrape import MetricsSample
 
 PHASES = (
     (re.compile(r"Application startup complete|Starting vLLM API server"), "serving"),
@@ -118,6 +119,9 @@ class VllmAdapter:
             return models.status_code == 200 and any(m.get("id") == model for m in models.json().get("data", []))
         except (httpx.HTTPError, ValueError, AttributeError):
             return False
+
+    def scrape(self, url: str, api_key: str | None) -> MetricsSample | None:
+        return scrape(url, self.metric_names)  # Prometheus text at /metrics, which vLLM's key does not guard
 
     def progress(self, lines: list[str]) -> str:
         return phase_of(PHASES, lines)
