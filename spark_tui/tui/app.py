@@ -88,8 +88,10 @@ class SparkTuiApp(ServerWork, App[int]):
         self._external: list = []  # vLLM servers found listening that spark-tui did not start
         self.observations: tuple = ()  # what launches here printed at start-up: the plans use them
         self.search_hits: dict[str, set[str]] = {}  # what the Hub returned for each query
-        self.engines = list(services.engines)  # the vLLM entry becomes the one a launch would run, once found
-        self.runtime_label: str | None = None  # which executable or image a launch runs, once found
+        self.engines = list(services.engines)  # each entry becomes the one a launch would run, once found
+        # Per engine: which executable or image a launch runs, once found; or why there is none.
+        self.runtime_labels: dict[str, str] = {}
+        self.runtime_missing: dict[str, str] = {}
         self.downloads = DownloadManager(services.plan_download, services.pull, self._notify_from_thread)
         self.cache_listing: Any = None  # the local model cache, once scanned
         for entry in services.catalog:
@@ -155,22 +157,36 @@ class SparkTuiApp(ServerWork, App[int]):
 
     @work(thread=True, exclusive=True, group="runtime")
     def find_runtime(self) -> None:
-        """The vLLM a launch would run (a local executable, else an image docker has) and its version, so the
-        verdicts are for the version that runs. `vllm --version` takes seconds: a worker."""
-        try:
-            runtime = self.services.resolve_runtime("vllm")
-            version = self.services.runtime_version(runtime)
-        except SparkTuiError:
-            return
-        except Exception:  # a broken docker or vllm is never worth a broken screen
-            return
-        self.post_message(RuntimeFound(runtime.kind, runtime.describe(), runtime.image, version))
+        """What a launch of each engine would run (a local executable, else an image docker has) and its version, so
+        the verdicts are for the version that runs. `vllm --version` takes seconds: a worker."""
+        from spark_tui.advisor.types import ENGINES
+
+        for engine in ENGINES:
+            try:
+                runtime = self.services.resolve_runtime(engine)
+                version = self.services.runtime_version(runtime)
+            except SparkTuiError as exc:
+                self.post_message(RuntimeFound(engine, None, None, None, None, missing=exc.message))
+                continue
+            except Exception:  # a broken docker or executable is never worth a broken screen
+                continue
+            self.post_message(RuntimeFound(engine, runtime.kind, runtime.describe(), runtime.image, version))
 
     def on_runtime_found(self, message: RuntimeFound) -> None:
+        if message.description is None:
+            self.runtime_missing[message.engine] = message.missing or "not found"
+            return
+        from spark_tui.engines.runtime import program_of
+
         where = "local" if message.kind == "local" else (message.image or "container")
-        self.runtime_label = f"{message.description}" + (f" (vLLM {message.version})" if message.version else "")
+        title = program_of(message.engine).title
+        self.runtime_labels[message.engine] = (message.description +
+                                               (f" ({title} {message.version})" if message.version else ""))
         self.engines = [EngineStatus(e.name, message.version or e.version, e.newest_known, where)
-                        if e.name == "vllm" else e for e in self.engines]
+                        if e.name == message.engine else e for e in self.engines]
+        if message.engine != self.engine:  # only the verdicts shown are judged again for the version found
+            self.refresh_views(now=True)
+            return
         for row in self.rows.values():
             self.advise_row(row)
         self.refresh_views(now=True)

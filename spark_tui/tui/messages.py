@@ -89,11 +89,14 @@ class CacheScanned(Message):
 
 
 class RuntimeFound(Message):
-    """The vLLM a launch would run: local executable or container image, and its version (None: unknown)."""
+    """What a launch of `engine` would run: local executable or container image, and its version (None: unknown);
+    or, when there is none, why (`missing`)."""
 
-    def __init__(self, kind: str, description: str, image: str | None, version: str | None) -> None:
+    def __init__(self, engine: str, kind: str | None, description: str | None, image: str | None,
+                 version: str | None, missing: str | None = None) -> None:
         super().__init__()
-        self.kind, self.description, self.image, self.version = kind, description, image, version
+        self.engine, self.kind, self.description, self.image = engine, kind, description, image
+        self.version, self.missing = version, missing
 
 
 class LaunchFailed(Message):

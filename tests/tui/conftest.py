@@ -50,3 +50,12 @@ def make_app(hub):
         return SparkTuiApp(services(**overrides), hardware=hardware)
 
     return build
+
+
+def vllm_only(engine: str, runtime):
+    """A machine with one vLLM (`runtime`) and nothing to run the other engines with."""
+    from spark_tui.errors import UsageError
+
+    if engine != "vllm":
+        raise UsageError(f"No {engine} found here (test machine).")
+    return runtime

@@ -33,7 +33,7 @@ from spark_tui.engines.records import ServerRecord  # noqa: E402
 from spark_tui.engines.runtime import VllmRuntime  # noqa: E402
 from spark_tui.errors import SparkTuiError  # noqa: E402
 from spark_tui.tui.app import SparkTuiApp  # noqa: E402
-from tests.tui.conftest import services  # noqa: E402
+from tests.tui.conftest import services, vllm_only  # noqa: E402
 from tests.tui.test_servers import open_launch_dialog  # noqa: E402
 from tests.tui.test_servers_doubles import FakeServers  # noqa: E402
 
@@ -59,8 +59,8 @@ class Launches(FakeServers):
 
 def dialog_app(supervisor, **overrides) -> SparkTuiApp:
     runtime = VllmRuntime("local", "/opt/venv/bin/vllm")
-    return SparkTuiApp(services(supervisor=supervisor, resolve_runtime=lambda engine="vllm": runtime,
-                                runtime_version=lambda r: "0.28.0", **overrides), hardware="gb10")
+    fixed = {"resolve_runtime": lambda engine: vllm_only(engine, runtime), "runtime_version": lambda r: "0.28.0"}
+    return SparkTuiApp(services(supervisor=supervisor, **{**fixed, **overrides}), hardware="gb10")
 
 
 def shown(app) -> str:
@@ -128,3 +128,46 @@ async def test_a_port_taken_while_editing_is_said_before_enter(hub):
         await pilot.pause()
         assert isinstance(app.screen, LaunchScreen) and supervisor.launched == []
         assert "Port 9999 on 127.0.0.1 is in use" in shown(app)
+
+
+async def test_the_engine_switch_launches_with_the_chosen_engine(hub):
+    # e switches the engine: the dialog shows that engine's command and what runs it (or why nothing can), and Enter
+    # launches the plan with the runtime resolved for that engine.
+    supervisor = Launches()
+    asked: list[str] = []
+    llama = VllmRuntime("container", "/usr/bin/docker", "ghcr.io/ggml-org/llama.cpp:server-cuda13",
+                        engine="llamacpp")
+
+    def resolve(engine: str):
+        asked.append(engine)
+        if engine == "trtllm":
+            raise SparkTuiError("No trtllm-serve found: no `trtllm-serve` on PATH and no docker for a container.")
+        return llama if engine == "llamacpp" else VllmRuntime("local", "/opt/venv/bin/vllm")
+
+    app = dialog_app(supervisor, resolve_runtime=resolve, runtime_version=lambda r: "6931" if r.engine == "llamacpp"
+                     else "0.28.0")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle_runtimes(app, pilot)
+        app.set_engine("trtllm")
+        await open_launch_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        assert isinstance(app.screen, LaunchScreen)
+        assert app.screen.query_one("#launch-command").value.startswith("trtllm-serve RedHatAI/Qwen3-8B-NVFP4")
+        assert "No trtllm-serve found" in shown(app)  # before Enter
+        await pilot.press("escape", "escape")
+        app.set_engine("llamacpp")
+        await open_launch_dialog(app, pilot, "RedHatAI/Qwen3-8B-NVFP4")
+        assert app.screen.query_one("#launch-command").value.startswith("llama-server ")
+        assert "runs: ghcr.io/ggml-org/llama.cpp:server-cuda13 (docker) (llama-server 6931)" in shown(app)
+        await pilot.press("enter", "enter")  # (safetensors on llama.cpp: incompatible, so a second Enter)
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if supervisor.launched:
+                break
+        assert [p.engine for p in supervisor.launched] == ["llamacpp"] and asked[-1] == "llamacpp", shown(app)
+
+
+async def settle_runtimes(app, pilot) -> None:
+    for _ in range(100):
+        await pilot.pause(0.02)
+        if len(app.runtime_labels) + len(app.runtime_missing) == 3:
+            return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.conftest import select_row, settle
+from tests.tui.conftest import select_row, settle, vllm_only
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -56,7 +56,7 @@ class TestLaunchDialog:
 
         runtime = VllmRuntime("local", "/opt/venv/bin/vllm")
         # Fixed answers for what differs between machines: which vLLM runs, and whether port 8000 is free.
-        app = make_app(resolve_runtime=lambda engine="vllm": runtime, runtime_version=lambda r: "0.28.0",
+        app = make_app(resolve_runtime=lambda engine: vllm_only(engine, runtime), runtime_version=lambda r: "0.28.0",
                        port_is_free=lambda host, port: True)
 
         async def ready(pilot):

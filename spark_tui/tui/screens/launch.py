@@ -34,6 +34,7 @@ class LaunchContext:
     blocking: str | None = None  # the first error finding's title, for an incompatible model
     warning: str | None = None  # e.g. memory nearly full before launch
     runs_with: str | None = None  # which executable or image will run it
+    missing: str | None = None  # why there is nothing to run this engine here (no executable, no image, no docker)
     error: str | None = None  # why the last launch of this plan failed
     note: str | None = None  # e.g. "port 8000 is in use: proposing 8001"
 
@@ -60,6 +61,8 @@ class LaunchScreen(ModalScreen[LaunchPlan | None]):
                 yield Static(text, id="launch-verdict")
             if c.runs_with:
                 yield Static(Text(f"runs: {c.runs_with}", style="dim"), id="launch-runs")
+            elif c.missing:  # said before Enter, not after a failed launch
+                yield Static(Text(f"⚠ {c.missing}", style="bold yellow"), id="launch-runs")
             env = " ".join(f"{k}={v}" for k, v in self.plan.env.items())
             yield Static(Text(f"environment: {env}" if env else "environment: (nothing added)", style="dim"))
             for note in self.plan.notes:  # among them: which rule added which setting
@@ -127,7 +130,8 @@ def open_launch_dialog(app: SparkTuiApp, row: ModelRow, plan: LaunchPlan, error:
     here = app.probed  # the launch happens on this machine, whatever profile the plan is for
     context = LaunchContext(verdict=advice.verdict if advice else "unknown", blocking=blocking,
                             warning=memory_pressure(here) if here is not None else None,
-                            runs_with=app.runtime_label, error=error, note=note)
+                            runs_with=app.runtime_labels.get(plan.engine), missing=app.runtime_missing.get(plan.engine),
+                            error=error, note=note)
 
     def confirmed(chosen: LaunchPlan | None) -> None:
         if chosen is None:

@@ -161,8 +161,8 @@ class ModelScreen(Screen[None]):
         if self._refuse_while_invalid():
             return
         advice = self.row.advice
-        if advice is None or advice.launch is None or advice.engine != "vllm":
-            self.notify("Launching is for vLLM plans (press e to pick vLLM).", severity="warning")
+        if advice is None or advice.launch is None:
+            self.notify("There is no launch plan yet.", severity="warning")
             return
         open_launch_dialog(self.spark, self.row, advice.launch)
 
