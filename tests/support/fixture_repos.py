@@ -15,6 +15,7 @@ from tests.support import gguf_files
 
 CONFIGS = Path(__file__).resolve().parent.parent / "fixtures" / "configs"
 GB = 1_000_000_000
+GIB = 1024**3
 
 
 def config(name: str) -> dict[str, Any]:
@@ -198,10 +199,19 @@ def repos() -> dict[str, dict[str, Any]]:
         "broken/missing-fields": dict(config={"model_type": "mystery"}, files=shards(1 * GB, 1)),
         "weird/unknown-quant": dict(config=with_quant(qwen8, {"quant_method": "hqq", "nbits": 4}),
                                     files=shards(5 * GB, 1)),
-        # gpt-oss as an MXFP4 GGUF (llama.cpp's native MXFP4 kernels) and a block-scaled FP8 MoE (TRT-LLM #17126)
+        # gpt-oss as an MXFP4 GGUF (llama.cpp's native MXFP4 kernels) and a block-scaled FP8 MoE (TRT-LLM #17126).
+        # Parameter counts: the gpt-oss model card (arXiv 2508.10925): 20.9B and 116.8B total.
         "ggml-org/gpt-oss-20b-GGUF": dict(config=None, files={"gpt-oss-20b-mxfp4.gguf": (
-            gguf_files.gguf_head("gpt-oss", gguf_files.GPT_OSS_20B, 38), int(12.1 * GB))},
+            gguf_files.gguf_head("gpt-oss", gguf_files.GPT_OSS_20B, 38, params=20_900_000_000), int(12.1 * GB))},
                                           license="apache-2.0"),
+        # Split in three as ggml-org publishes it (gpt-oss-120b-mxfp4-0000N-of-00003.gguf; each part is a GGUF file
+        # with its own header); the part sizes are synthetic, their sum is llama.cpp's figure for the model
+        # (59.02 GiB, benches/dgx-spark.md).
+        "ggml-org/gpt-oss-120b-GGUF": dict(config=None, files={
+            f"gpt-oss-120b-mxfp4-0000{i}-of-00003.gguf": (
+                gguf_files.gguf_head("gpt-oss", gguf_files.GPT_OSS_120B, 38, params=116_800_000_000 // 3),
+                int(59.02 * GIB) // 3 + (int(59.02 * GIB) % 3 if i == 3 else 0)) for i in (1, 2, 3)},
+            license="apache-2.0"),
         "Qwen/Qwen3-30B-A3B-FP8": dict(config=with_quant(config("Qwen__Qwen3-30B-A3B"), {
             "quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}),
             files=shards(31 * GB, 7), license="apache-2.0"),

@@ -46,8 +46,10 @@ def qwen3_gguf(path: Path, quant: str = "Q4_K_M", tokens: int = 5000, split: tup
     return path.read_bytes()
 
 
-def gguf_head(arch: str, values: dict[str, int], file_type: int) -> bytes:
-    """The bytes of a GGUF file with `values` as `{arch}.<key>` u32 metadata (no vocabulary, one tiny tensor)."""
+def gguf_head(arch: str, values: dict[str, int], file_type: int, params: int | None = None) -> bytes:
+    """The bytes of a GGUF file with `values` as `{arch}.<key>` u32 metadata (no vocabulary, one tiny tensor). With
+    `params`, the header also lists a tensor of that many elements whose data is not written: the head of a file
+    whose (synthetic) rest the Hub emulator serves, so the model's parameter count reads true."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
@@ -56,10 +58,18 @@ def gguf_head(arch: str, values: dict[str, int], file_type: int) -> bytes:
         w.add_file_type(file_type)
         for key, value in values.items():
             w.add_uint32(f"{arch}.{key}", value)
-        w.add_tensor("token_embd.weight", np.zeros((4, 4), dtype=np.float32))
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
+        if params is None:
+            w.add_tensor("token_embd.weight", np.zeros((4, 4), dtype=np.float32))
+            w.write_header_to_file()
+            w.write_kv_data_to_file()
+            w.write_tensors_to_file()
+        else:
+            rows = values.get("embedding_length", 4096)
+            w.add_tensor_info("blk.0.ffn_down_exps.weight", (rows, params // rows), np.dtype(np.float32),
+                              params // rows * rows * 4)
+            w.write_header_to_file()
+            w.write_kv_data_to_file()
+            w.write_ti_data_to_file()
         w.close()
         return path.read_bytes()
 
@@ -75,3 +85,5 @@ GPT_OSS_20B = {"block_count": 24, "context_length": 131072, "embedding_length": 
                "attention.head_count_kv": 8, "attention.key_length": 64, "attention.value_length": 64,
                "attention.sliding_window": 128, "expert_count": 32, "expert_used_count": 4,
                "expert_feed_forward_length": 2880}
+# gpt-oss-120b: the same shapes with 36 layers and 128 experts (openai/gpt-oss-120b's config.json)
+GPT_OSS_120B = {**GPT_OSS_20B, "block_count": 36, "expert_count": 128}
