@@ -80,7 +80,9 @@ def _add_planning(p: argparse.ArgumentParser, with_port: bool = True) -> None:
     p.add_argument("--gpu-memory-utilization", type=_fraction, metavar="F")
     p.add_argument("--max-model-len", type=_positive_int, metavar="N")
     p.add_argument("--kv-cache-dtype", default="auto",
-                   choices=["auto", "bfloat16", "float16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "int8"])
+                   choices=["auto", "bfloat16", "float16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "int8",
+                            "f16", "bf16", "f32", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"],
+                   help="vLLM's names, or llama.cpp's -ctk/-ctv types (f16, q8_0, q4_0, …) with --engine llamacpp")
     p.add_argument("--max-num-batched-tokens", type=_positive_int, metavar="N")
     p.add_argument("--max-num-seqs", type=_positive_int, metavar="N")
     p.add_argument("--enforce-eager", action="store_true")

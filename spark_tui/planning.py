@@ -64,6 +64,22 @@ def resolve_engine_version(engine: str, given: str | None) -> tuple[str, str]:
     return known_engines()[engine].newest_known, "assumed"
 
 
+_LLAMACPP_KV = ("f16", "bf16", "f32", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl")  # common/arg.cpp
+_BOTH_KV = ("auto", "float16", "bfloat16")
+
+
+def _check_kv_dtype(engine: str, dtype: str) -> None:
+    """A KV cache type the chosen engine does not have is a usage error, said in one sentence."""
+    if dtype in _BOTH_KV:
+        return
+    if engine == "llamacpp" and dtype not in _LLAMACPP_KV:
+        raise UsageError(f"llama.cpp has no KV cache type '{dtype}'.",
+                         f"Use one of {', '.join(_LLAMACPP_KV)} with --engine llamacpp.")
+    if engine != "llamacpp" and dtype in _LLAMACPP_KV:
+        raise UsageError(f"--kv-cache-dtype {dtype} is a llama.cpp cache type, not one {engine} has.",
+                         "Use it with --engine llamacpp, or one of auto, fp8, bfloat16 for vLLM.")
+
+
 def advise_request(request: AdviceRequest, rules: Any = None) -> Any:
     """Facts + hardware + rules → Advice. `rules`: a loaded rules result (else loaded here)."""
     from spark_tui.advisor import PlanOptions, advise
@@ -84,6 +100,7 @@ def advise_request(request: AdviceRequest, rules: Any = None) -> Any:
     if request.max_model_len and model.max_context and request.max_model_len > model.max_context:
         raise UsageError(f"--max-model-len {request.max_model_len} is larger than {model.id} allows "
                          f"({model.max_context} tokens).", f"Use --max-model-len {model.max_context} or less.")
+    _check_kv_dtype(request.engine, request.kv_cache_dtype)
     version, source = resolve_engine_version(request.engine, request.engine_version)
     options = PlanOptions(
         engine=request.engine, engine_version=version, engine_version_source=source, tensor_parallel_size=tp,

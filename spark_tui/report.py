@@ -114,7 +114,7 @@ def advice_to_json(advice: Advice, knowledge: Knowledge | None = None) -> dict[s
             "kv_cache_tokens_range": list(mem.kv_cache_tokens_range) if mem.kv_cache_tokens_range else None,
             "max_model_len_safe": mem.max_model_len_safe, "startup_free_bytes": mem.startup_free_bytes,
             "startup_check_fails": mem.startup_check_fails, "assumptions": list(mem.assumptions),
-            **_observed_json(mem),
+            **_observed_json(mem), **_llamacpp_json(mem),
         },
         "performance": {"decode_tokens_per_s_bound": perf.decode_tokens_per_s_bound,
                         "bytes_per_token": perf.bytes_per_token, "at_context_tokens": perf.at_context_tokens},
@@ -124,6 +124,20 @@ def advice_to_json(advice: Advice, knowledge: Knowledge | None = None) -> dict[s
                            for s in launch.from_rules],  # what each rule added, so none of it is anonymous
         },
     }
+
+
+def _llamacpp_json(mem: Any) -> dict[str, Any]:
+    """memory.llamacpp: llama.cpp's own terms, when the plan is for llama-server."""
+    d = mem.llamacpp
+    if d is None:
+        return {}
+    return {"llamacpp": {
+        "kv_cache_bytes": d.kv_cache_bytes, "compute_bytes": d.compute_bytes,
+        "compute_device_bytes": d.compute_device_bytes, "compute_host_bytes": d.compute_host_bytes,
+        "cuda_context_bytes": d.cuda_context_bytes, "n_ctx": d.n_ctx, "n_parallel": d.n_parallel,
+        "kv_unified": d.kv_unified, "cache_type_k": d.cache_type_k, "cache_type_v": d.cache_type_v,
+        "flash_attn": d.flash_attn, "n_ubatch": d.n_ubatch, "n_gpu_layers": d.n_gpu_layers,
+        "swa_cells": d.swa_cells}}
 
 
 def failure_to_json(error: SparkTuiError | None, kind: str, message: str, model: str | None,
@@ -239,14 +253,17 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False, know
                   if mem.kv_cache_tokens_range else "")
         length = {"given": "as given", "model": "the model's maximum",
                   "reduced": f"reduced from {mem.model_max_context} to fit"}[mem.max_model_len_source]
-        out += [
-            f"Memory   budget {_gib(mem.budget_bytes)} per GPU ({mem.gpu_memory_utilization:g} × "
-            f"{_gib(mem.total_bytes)}, {mem.utilization_source})",
-            f"         weights {_gib(mem.weights_bytes)} + overhead {_gib(mem.overhead_bytes)}"
-            f" → KV cache {_gib(mem.kv_cache_bytes)}",
-            f"         KV cache holds {tokens} tokens{likely}",
-            f"         max-model-len {mem.max_model_len or '-'} ({length}): {fits}",
-        ]
+        if mem.llamacpp is not None:
+            out += _llamacpp_lines(mem, fits)
+        else:
+            out += [
+                f"Memory   budget {_gib(mem.budget_bytes)} per GPU ({mem.gpu_memory_utilization:g} × "
+                f"{_gib(mem.total_bytes)}, {mem.utilization_source})",
+                f"         weights {_gib(mem.weights_bytes)} + overhead {_gib(mem.overhead_bytes)}"
+                f" → KV cache {_gib(mem.kv_cache_bytes)}",
+                f"         KV cache holds {tokens} tokens{likely}",
+                f"         max-model-len {mem.max_model_len or '-'} ({length}): {fits}",
+            ]
         if mem.observed is not None:  # this very setup ran here: what it printed, not what the model predicts
             ran = "started" if mem.observed.outcome == "started" else p("did not fit here", "error")
             out.append(f"         observed on this machine on {mem.observed.at[:10]} ({mem.observed.server}, "
@@ -282,6 +299,24 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False, know
     if notes:
         out += ["", "Notes"] + [line for n in notes for line in _wrap(n, "  - ")]
     return "\n".join(out) + "\n"
+
+
+def _llamacpp_lines(mem: Any, fits: str) -> list[str]:
+    """The memory section in llama.cpp's terms: file weights, KV cache of the context, compute buffers, context."""
+    d = mem.llamacpp
+    length = {"given": "as given", "model": "the model's maximum",
+              "reduced": f"reduced from {mem.model_max_context} to fit"}[mem.max_model_len_source]
+    slots = (f"{d.n_parallel} slots sharing it" if d.kv_unified else f"{d.n_parallel} slots of "
+             f"{d.n_ctx // max(d.n_parallel, 1):,}") + (" (llama-server's default)" if d.default_parallel else "")
+    cache = d.cache_type_k if d.cache_type_k == d.cache_type_v else f"{d.cache_type_k}/{d.cache_type_v}"
+    return [
+        f"Memory   budget {_gib(mem.budget_bytes)} per GPU ({mem.gpu_memory_utilization:g} × "
+        f"{_gib(mem.total_bytes)}, {mem.utilization_source}), llama.cpp's accounting",
+        f"         weights {_gib(mem.weights_bytes)} (GGUF file, all layers) + KV cache {_gib(mem.kv_cache_bytes)}",
+        f"         + compute {_gib(d.compute_bytes)} + CUDA context {_gib(d.cuda_context_bytes)}",
+        f"         KV cache: {d.n_ctx:,} tokens ({cache}), {slots}",
+        f"         -c {mem.max_model_len or '-'} ({length}; fits up to {mem.max_model_len_fit or 0:,}): {fits}",
+    ]
 
 
 def _argv_lines(argv: list[str]) -> list[str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from spark_tui.advisor.gguf_fit import VariantFit, choose_variant, variant_fits
 from spark_tui.advisor.launch import launch_plan
+from spark_tui.advisor.llamacpp_plan import plan_llamacpp, with_variant
 from spark_tui.advisor.memory import plan_memory
 from spark_tui.advisor.performance import decode_bound
 from spark_tui.advisor.types import (
@@ -136,7 +138,9 @@ def _verdict(model: ModelFacts, findings: list[Finding], unknowns: list[str]) ->
 
 def _assess(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rules: list[Rule],
             observations: tuple[Any, ...] = ()) -> tuple[str, list[Finding], MemoryPlan | None, list[str]]:
-    memory = plan_memory(model, hardware, options)
+    # llama-server is planned with llama.cpp's own accounting (llamacpp_plan), the others with vLLM's.
+    memory = plan_llamacpp(model, hardware, options) if options.engine == "llamacpp" else plan_memory(
+        model, hardware, options)
     facts = rule_facts(model, hardware, options, memory)
     findings = evaluate(rules, facts, _context(model, memory, facts))
     if observations and memory is not None and options.engine == "vllm":
@@ -168,7 +172,12 @@ def advise(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rul
            engine_versions: dict[str, str] | None = None, observations: tuple[Any, ...] = ()) -> Advice:
     """Advice for `options.engine`, plus a verdict for each engine (others at `engine_versions`). `observations`:
     what launches on this machine printed (spark_tui.calibration.for_model), as plain data."""
+    model, fits, no_fit = _gguf_variant(model, hardware, options)
     verdict, findings, memory, unknowns = _assess(model, hardware, options, rules, observations)
+    if no_fit is not None:
+        findings = [no_fit, *findings]
+        if not model.problems:
+            verdict = "incompatible"
     summary = []
     for engine in ENGINES:
         if engine == options.engine:
@@ -194,7 +203,48 @@ def advise(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rul
         launch=launch,
         unknowns=tuple(unknowns),
         engines=tuple(summary),
+        gguf_fits=fits,
     )
+
+
+def _gguf_variant(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
+                  ) -> tuple[ModelFacts, tuple[VariantFit, ...], Finding | None]:
+    """For a GGUF repo: each variant judged by llama.cpp's plan, the model planned for the default variant (when the
+    user picked none), and a finding when none fits."""
+    if not model.gguf_variants or hardware.memory_bytes is None:
+        return model, (), None
+    fits = variant_fits(model, hardware, options)
+    if model.gguf_asked:
+        return model, fits, None
+    chosen, any_fit = choose_variant(model, hardware, options, fits)
+    if chosen is not None and chosen.file != model.gguf_choice:
+        model = with_variant(model, chosen.file, chosen.size_bytes, chosen.quant)
+    if chosen is not None:
+        why = "the largest that fits" if any_fit else "the smallest; none fits"
+        notes = [n for n in model.notes if "GGUF variants; planned for" not in n]
+        notes.append(f"{len(model.gguf_variants)} GGUF variants; planned for {chosen.file} ({chosen.quant or '?'}, "
+                     f"{why}); pick another with --quant or --gguf-file")
+        model = replace(model, notes=tuple(notes))
+    if chosen is None or any_fit:
+        return model, fits, None
+    fit = next(f for f in fits if f.file == chosen.file)
+    budget = _budget(model, hardware, options, fit.context)
+    title = (f"No GGUF variant of {model.id} fits here: the smallest, {chosen.file} ({chosen.quant or '?'}, "
+             f"{_gib(chosen.size_bytes)} GiB), needs {_gib(fit.needs_bytes)} GiB per GPU with a "
+             f"{fit.context:,}-token context, and the budget is {_gib(budget)} GiB")
+    finding = Finding(
+        rule="gguf-no-variant-fits", severity="error", title=title,
+        detail="Each variant was planned as llama-server would load it: all layers on the GPU, the KV cache and "
+               "compute buffers of the context, and the CUDA context (check --json lists them under "
+               "model.gguf_variants with fits=false).",
+        fix="Use a machine with more memory, more GPUs (--gpus), or a smaller model.",
+        references=(), status="by-design", fixed_in=None, launch_env={}, launch_flags=())
+    return model, fits, finding
+
+
+def _budget(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, context: int) -> int | None:
+    plan = plan_llamacpp(model, hardware, replace(options, engine="llamacpp", max_model_len=context))
+    return plan.budget_bytes if plan else None
 
 
 def _counts(findings: list[Finding]) -> tuple[int, int]:

@@ -128,20 +128,41 @@ def trtllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | No
 
 def llamacpp_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
                   findings: list[Finding]) -> LaunchPlan:
+    """llama-server for the planned GGUF variant, with the plan's context and slots.
+
+    Flags (tools/server, common/arg.cpp at b10573): `-ngl 999` puts every layer on the GPU on every build (`all`
+    exists only in recent ones; 999 has been the library default since b6325); `-c` the planned context; `-np` only
+    when the plan's slots are not llama-server's default (-np auto = 4 unified slots); `-ctk/-ctv` for a quantized
+    KV cache; `--metrics` because spark-tui watches /metrics, which llama-server serves only with it. `--jinja` is
+    not added: chat templates are on by default (common/common.h use_jinja = true)."""
     gguf = model.gguf_files
     argv = ["llama-server"]
-    if model.source == "local" and gguf:
-        argv += ["-m", gguf[0][0]]
+    choice = model.gguf_choice
+    if model.source == "local" and (choice or gguf):
+        argv += ["-m", choice or gguf[0][0]]
+    elif choice:
+        argv += ["--hf-repo", model.id, "--hf-file", choice]
     elif gguf:
         best = next((f for f in gguf if f[1] == model.weights_bytes), gguf[0])
         argv += ["--hf-repo", model.id, "--hf-file", best[0]]
     else:
         argv += ["--hf-repo", model.id]
     argv += ["--host", options.host, "--port", str(options.port), "-ngl", "999"]
+    detail = memory.llamacpp if memory is not None else None
     if memory is not None and memory.max_model_len:
         argv += ["-c", str(memory.max_model_len)]
+    if detail is not None and not detail.default_parallel:
+        argv += ["-np", str(detail.n_parallel)]
+    if detail is not None and detail.cache_type_k != "f16":
+        argv += ["-ctk", detail.cache_type_k]
+    if detail is not None and detail.cache_type_v != "f16":
+        argv += ["-ctv", detail.cache_type_v]
+    argv.append("--metrics")
     flags, env, added, dropped = _rule_additions("llamacpp", argv, findings, options.engine_version)
-    return LaunchPlan("llamacpp", tuple(argv + flags), env, _origin_notes(added) + dropped, added,
+    notes = []
+    if memory is not None and memory.max_model_len_source == "reduced" and memory.max_model_len:
+        notes.append(f"-c reduced from the model's {memory.model_max_context} to fit memory")
+    return LaunchPlan("llamacpp", tuple(argv + flags), env, tuple(notes) + _origin_notes(added) + dropped, added,
                       **_where(model, options))
 
 

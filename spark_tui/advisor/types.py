@@ -48,6 +48,27 @@ class ObservedMemory:
 
 
 @dataclass(frozen=True)
+class LlamaCppDetail:
+    """The llama.cpp side of a MemoryPlan: the server options the plan is for and its llama.cpp-only terms."""
+
+    kv_cache_bytes: int  # all KV caches (full-attention and sliding-window), all GPUs
+    compute_bytes: int  # device + host compute buffers, per GPU
+    compute_device_bytes: int  # the `CUDA0 compute buffer size` line
+    compute_host_bytes: int  # the `CUDA_Host compute buffer size` line plus the output buffer (pinned host memory)
+    cuda_context_bytes: int
+    n_ctx: int  # -c as llama.cpp pads it
+    n_parallel: int  # -np
+    kv_unified: bool
+    cache_type_k: str
+    cache_type_v: str
+    flash_attn: bool
+    n_ubatch: int
+    n_gpu_layers: str  # "all"
+    swa_cells: int | None
+    default_parallel: bool  # -np was not given: llama-server's own default (4 unified slots)
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
     """Per GPU, as vLLM reports it. Sizes in bytes."""
 
@@ -84,6 +105,7 @@ class MemoryPlan:
     source: str = "plan"  # "observed": a launch with the same model, engine, hardware and options printed these
     observed: ObservedMemory | None = None
     planned: MemoryPlan | None = None  # the model's own plan, when an observation changed this one
+    llamacpp: LlamaCppDetail | None = None  # llama.cpp's terms, when the plan is for llama-server
 
 
 @dataclass(frozen=True)
@@ -184,3 +206,4 @@ class Advice:
     launch: LaunchPlan | None
     unknowns: tuple[str, ...] = ()
     engines: tuple[EngineVerdict, ...] = field(default=())
+    gguf_fits: tuple[Any, ...] = ()  # advisor.gguf_fit.VariantFit for each GGUF variant, by llama.cpp's plan

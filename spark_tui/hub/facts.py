@@ -62,6 +62,7 @@ class ModelFacts:
     problems: tuple[str, ...] = ()  # absurd or wrong-typed values, each naming its field: the verdict is unknown
     gguf_variants: tuple[GGUFVariant, ...] = ()  # every GGUF variant listed (hub/gguf.py), for GGUF repos
     gguf_choice: str | None = None  # the variant planned for (its first file), whose header gave the facts
+    gguf_asked: bool = False  # the variant was picked by the user (--quant, --gguf-file, a .gguf path)
 
     @property
     def kv_heads(self) -> int | None:

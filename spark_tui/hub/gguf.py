@@ -162,8 +162,9 @@ class _Cursor:
 
 
 def parse_header(data: bytes) -> dict[str, Any]:
-    """{version, tensor_count, kv (key → value; long arrays as None), params (elements of the tensors in this
-    file), header_bytes}. Raises NeedMoreBytes when `data` ends inside the header, NotGGUF when it is none."""
+    """{version, tensor_count, kv (key → value; long arrays as None), array_lengths (key → element count), params
+    (elements of the tensors in this file), header_bytes}. Raises NeedMoreBytes when `data` ends inside the
+    header, NotGGUF when it is none."""
     cur = _Cursor(data)
     if cur.unpack("<I") != cur.magic:
         raise NotGGUF("no GGUF magic")
@@ -174,9 +175,13 @@ def parse_header(data: bytes) -> dict[str, Any]:
     if tensor_count > MAX_TENSORS or kv_count > MAX_KEYS:
         raise NotGGUF(f"{tensor_count} tensors, {kv_count} keys")
     kv: dict[str, Any] = {}
+    lengths: dict[str, int] = {}  # every array's element count, kept even when its elements are not
     for _ in range(kv_count):
         key = cur.string()
-        kv[key] = cur.value(cur.unpack("<I"))
+        vtype = cur.unpack("<I")
+        if vtype == cur.types.ARRAY and cur.pos + 12 <= len(data):
+            lengths[key] = struct.unpack_from("<Q", data, cur.pos + 4)[0]
+        kv[key] = cur.value(vtype)
     params = 0
     for _ in range(tensor_count):  # name, n_dims u32, dims u64 × n_dims, ggml type u32, offset u64
         cur.string()
@@ -188,7 +193,8 @@ def parse_header(data: bytes) -> dict[str, Any]:
             count *= cur.unpack("<Q")
         cur.take(12)
         params += count
-    return {"version": version, "tensor_count": tensor_count, "kv": kv, "params": params, "header_bytes": cur.pos}
+    return {"version": version, "tensor_count": tensor_count, "kv": kv, "array_lengths": lengths, "params": params,
+            "header_bytes": cur.pos}
 
 
 def kept_keys(kv: dict[str, Any]) -> dict[str, Any]:

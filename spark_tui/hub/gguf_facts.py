@@ -52,6 +52,11 @@ def _sliding_layers(f: Fields, arch: str, layers: int, window: int | None) -> in
     return sum(1 for il in range(layers) if il % period < period - 1)
 
 
+def _vocab(header: dict[str, Any]) -> int | None:
+    n = header.get("vocab_size")  # the tokenizer.ggml.tokens length gguf_read counted
+    return n if isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 24 else None
+
+
 def layout_from_header(f: Fields, arch: str) -> AttentionLayout | None:
     layers = f.integer(f"{arch}.block_count", high=MAX_LAYERS)
     heads = _peak(_per_layer(f, f"{arch}.attention.head_count"))
@@ -89,6 +94,27 @@ def layout_from_header(f: Fields, arch: str) -> AttentionLayout | None:
     )
 
 
+def active_params(f: Fields, arch: str, params_total: int | None, experts: int | None,
+                  used: int | None) -> int | None:
+    """Parameters one token runs through: the total less the experts it skips. Each routed expert of a MoE layer
+    holds gate, up and down projections of hidden × expert width (llama-model.cpp ffn_gate_exps/ffn_up_exps/
+    ffn_down_exps); shared experts ({arch}.expert_shared_count) run for every token and stay counted. MoE layers
+    are the blocks after {arch}.leading_dense_block_count."""
+    if params_total is None or not experts or experts < 2:
+        return params_total
+    hidden = f.integer(f"{arch}.embedding_length", high=MAX_WIDTH)
+    width = f.integer(f"{arch}.expert_feed_forward_length", high=MAX_WIDTH)
+    if width is None:  # Mixtral-style files give the experts' width as the feed-forward length
+        ff = _per_layer(f, f"{arch}.feed_forward_length")
+        width = ff if isinstance(ff, int) else None
+    layers = f.integer(f"{arch}.block_count", high=MAX_LAYERS)
+    if not (hidden and width and layers and used) or used > experts:
+        return None
+    dense = f.integer(f"{arch}.leading_dense_block_count", low=0, high=MAX_LAYERS) or 0
+    skipped = max(layers - dense, 0) * (experts - used) * 3 * hidden * width
+    return params_total - skipped if 0 < skipped < params_total else None
+
+
 def gguf_facts(base: ModelFacts, header: dict[str, Any], variant: GGUFVariant, found: list[GGUFVariant],
                params_total: int | None) -> ModelFacts:
     """`base` (built from the listing: license, downloads, formats) with the header's facts and the variant's size.
@@ -116,7 +142,7 @@ def gguf_facts(base: ModelFacts, header: dict[str, Any], variant: GGUFVariant, f
         architecture=arch,
         model_type=arch,
         params_total=params_total,
-        params_active=params_total if not moe else None,
+        params_active=active_params(f, arch, params_total, experts, used) if moe else params_total,
         moe=moe,
         num_experts=experts if moe else None,
         experts_per_token=used if moe else None,
@@ -126,7 +152,7 @@ def gguf_facts(base: ModelFacts, header: dict[str, Any], variant: GGUFVariant, f
         hidden_size=f.integer(f"{arch}.embedding_length", high=MAX_WIDTH),
         intermediate_size=_peak(_per_layer(f, f"{arch}.feed_forward_length")),
         moe_intermediate_size=f.integer(f"{arch}.expert_feed_forward_length", high=MAX_WIDTH) if moe else None,
-        vocab_size=f.integer(f"{arch}.vocab_size", high=1 << 24),
+        vocab_size=f.integer(f"{arch}.vocab_size", high=1 << 24) or _vocab(header),
         max_context=f.integer(f"{arch}.context_length", high=MAX_CONTEXT),
         torch_dtype=None,
         weights_bytes=variant.size_bytes,

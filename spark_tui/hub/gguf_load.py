@@ -53,17 +53,17 @@ def _valid(header: Any) -> bool:
 
 
 def _build(facts: ModelFacts, variant: GGUFVariant, found: list[GGUFVariant],
-           headers: dict[str, Any]) -> ModelFacts:
+           headers: dict[str, Any], asked: bool = False) -> ModelFacts:
+    from dataclasses import replace
+
     from spark_tui.hub.gguf_facts import gguf_facts
 
     first = headers[variant.file]
     split = incomplete_split(variant)
     # Parameters: the tensor elements of every part (each part's header lists its own tensors).
     params = sum(headers[p]["params"] for p in variant.parts) if split is None else None
-    built = gguf_facts(facts, first, variant, found, params or None)
+    built = replace(gguf_facts(facts, first, variant, found, params or None), gguf_asked=asked)
     if split:
-        from dataclasses import replace
-
         return replace(built, weights_bytes=None, notes=(*built.notes, f"{split}: its size is unknown"))
     return built
 
@@ -91,7 +91,7 @@ def with_hub_gguf(facts: ModelFacts, repo_id: str, commit: str, raw: dict[str, A
             headers[part] = read_hub_header(repo_id, part, commit, timeout)
         with contextlib.suppress(OSError):  # a full cache disk costs the next check its speed, not this answer
             store()
-    return _build(facts, variant, found, headers)
+    return _build(facts, variant, found, headers, pick.asked)
 
 
 def _read_local(folder: Path, variant: GGUFVariant) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def with_local_gguf(facts: ModelFacts, folder: Path, files: list[tuple[str, int]
     if not _wanted(facts, no_config, pick):
         return facts
     variant, found = _choose(facts, list(files), pick)
-    return _build(facts, variant, found, _read_local(folder, variant))
+    return _build(facts, variant, found, _read_local(folder, variant), pick.asked)
 
 
 def local_gguf_file(path: Path, pick: GGUFPick) -> ModelFacts:

@@ -37,8 +37,10 @@ def _grow(read: Any, label: str) -> dict[str, Any]:
         except NotGGUF as exc:
             raise ModelDataError(f"{label} is not a GGUF file spark-tui understands ({exc}).",
                                  "Pick another variant (--quant / --gguf-file), or tell the repo's author.") from None
+        # The vocabulary's size is the length of tokenizer.ggml.tokens (llama-vocab.cpp n_tokens), which most
+        # converted files do not repeat as {arch}.vocab_size; the array itself is not kept.
         return {"kv": kept_keys(header["kv"]), "params": header["params"], "tensor_count": header["tensor_count"],
-                "read_bytes": len(data)}
+                "read_bytes": len(data), "vocab_size": header["array_lengths"].get("tokenizer.ggml.tokens")}
 
 
 def read_local_header(path: Path) -> dict[str, Any]:

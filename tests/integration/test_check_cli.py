@@ -267,8 +267,9 @@ def test_gguf_only_repo(cli):
     assert data["model"]["num_layers"] == 36 and data["memory"]["fits"] is True
     llama = json.loads(cli("check", "unsloth/Qwen3-8B-GGUF", "--hardware", "gb10", "--engine", "llamacpp",
                            "--json").out)
+    # The default variant is the largest that fits (Q8_0 here on GB10), not llama.cpp's -hf Q4_K_M.
     assert llama["launch"]["argv"][:5] == ["llama-server", "--hf-repo", "unsloth/Qwen3-8B-GGUF", "--hf-file",
-                                           "Qwen3-8B-Q4_K_M.gguf"]
+                                           "Qwen3-8B-Q8_0.gguf"]
 
 
 @pytest.mark.parametrize("args", [

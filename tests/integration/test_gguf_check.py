@@ -43,11 +43,14 @@ def test_a_gguf_repo_was_unknown_and_is_now_judged_from_its_header(gguf_repo, cl
     assert data["verdict"] != "unknown", (data["unknowns"], r.err)
     assert r.code in (0, 1)
     m = data["model"]
-    assert m["quantization"]["method"] == "gguf" and m["quantization"]["scheme"] == "Q4_K_M"
+    # The default variant is the largest that fits with the whole context: on GB10 every one does, so BF16. The
+    # header read is llama.cpp's -hf default's (Q4_K_M): every quantization shares the architecture.
+    bf16 = "Qwen3-8B-bf16/Qwen3-8B-bf16-00001-of-00003.gguf"
+    assert m["quantization"]["method"] == "gguf" and m["quantization"]["scheme"] == "BF16"
     assert (m["architecture"], m["num_layers"], m["num_kv_heads"], m["head_dim"], m["max_context"]) == (
         "qwen3", 36, 8, 128, 40960)
     assert m["attention"] == "gqa" and m["params_total"] == PARAMS
-    assert m["weights_bytes"] == 5_027_783_488 and m["gguf_file"] == "Qwen3-8B-Q4_K_M.gguf"
+    assert m["weights_bytes"] == 3 * 5_500_000_000 and m["gguf_file"] == bf16
     variants = {v["file"]: v for v in m["gguf_variants"]}
     assert set(variants) == {"Qwen3-8B-Q4_K_M.gguf", "Qwen3-8B-Q6_K.gguf", "Qwen3-8B-Q8_0.gguf",
                              "Qwen3-8B-bf16/Qwen3-8B-bf16-00001-of-00003.gguf"}
@@ -104,8 +107,19 @@ def test_a_repo_with_no_fitting_variant(hub, tmp_path, cli):
     _add_qwen3_repo(hub, tmp_path, "bartowski/Huge-GGUF", scale=40)  # 200+ GB per variant
     r = cli("check", "bartowski/Huge-GGUF", *GB10)
     data = json.loads(r.out)
-    assert [v["fits"] for v in data["model"]["gguf_variants"]] == [False] * 4
+    variants = data["model"]["gguf_variants"]
+    assert [v["fits"] for v in variants] == [False] * 4 and len(variants) == 4
+    assert all(v["needs_bytes"] > v["size_bytes"] for v in variants)
     assert data["verdict"] == "incompatible" and r.code == 2
+    # One sentence says so, naming the smallest variant and what it needs; the plan is for that one.
+    first = data["findings"][0]
+    assert first["rule"] == "gguf-no-variant-fits"
+    assert first["title"].startswith("No GGUF variant of bartowski/Huge-GGUF fits here: the smallest, "
+                                     "Qwen3-8B-Q4_K_M.gguf (Q4_K_M, 187.3 GiB), needs ")
+    assert "4,096-token context, and the budget is 101.6 GiB" in first["title"]
+    assert data["model"]["gguf_file"] == "Qwen3-8B-Q4_K_M.gguf"
+    text = cli("check", "bartowski/Huge-GGUF", "--engine", "llamacpp", "--hardware", "gb10").out
+    assert "No GGUF variant of bartowski/Huge-GGUF fits here" in text
 
 
 def test_a_local_gguf_file_and_folder(hub, tmp_path, cli):
@@ -133,3 +147,55 @@ def test_the_emulator_answers_range_requests(gguf_repo):
     assert r.status_code == 206 and r.content == b"GGUF"
     assert r.headers["Content-Range"] == "bytes 0-3/5027783488"
     assert gguf_repo.bytes_sent["Qwen3-8B-Q4_K_M.gguf"] == 4
+
+
+def test_check_plans_llamacpp_with_its_own_accounting(gguf_repo, cli):
+    data = json.loads(cli("check", REPO, *GB10, "--quant", "Q4_K_M").out)
+    mem, launch = data["memory"], data["launch"]["argv"]
+    lc = mem["llamacpp"]
+    # llama-server's defaults: the model's whole context, 4 slots sharing one unified f16 cache, all layers on the GPU.
+    assert (lc["n_ctx"], lc["n_parallel"], lc["kv_unified"], lc["cache_type_k"], lc["n_gpu_layers"]) == (
+        40960, 4, True, "f16", "all")
+    assert lc["kv_cache_bytes"] == mem["kv_cache_bytes"] == 40960 * 36 * 8 * 128 * 2 * 2
+    assert mem["weights_bytes"] == 5_027_783_488  # the file's bytes, not vLLM's loaded figure
+    assert mem["overhead_bytes"] == lc["compute_bytes"] + lc["cuda_context_bytes"]
+    assert mem["max_model_len"] == 40960 and mem["max_model_len_source"] == "model" and mem["fits"] is True
+    assert not any("vLLM's accounting" in a for a in mem["assumptions"])
+    assert any("unified memory" in a and "page cache" in a for a in mem["assumptions"])
+    assert launch[:5] == ["llama-server", "--hf-repo", REPO, "--hf-file", "Qwen3-8B-Q4_K_M.gguf"]
+    assert launch[launch.index("-c") + 1] == "40960" and "--metrics" in launch and "-ngl" in launch
+    assert "-np" not in launch and "-ctk" not in launch  # llama-server's defaults are not repeated
+
+
+def test_llamacpp_slots_and_quantized_cache_reach_the_plan_and_the_command(gguf_repo, cli):
+    data = json.loads(cli("check", REPO, *GB10, "--quant", "Q4_K_M", "--max-num-seqs", "2",
+                          "--kv-cache-dtype", "q8_0", "--max-model-len", "8192").out)
+    lc, argv = data["memory"]["llamacpp"], data["launch"]["argv"]
+    assert (lc["n_ctx"], lc["n_parallel"], lc["kv_unified"], lc["cache_type_k"], lc["cache_type_v"]) == (
+        8192, 2, False, "q8_0", "q8_0")
+    assert lc["kv_cache_bytes"] == 8192 * 36 * (8 * 128 // 32 * 34) * 2  # q8_0: 34 bytes per 32 values
+    for flag, value in (("-c", "8192"), ("-np", "2"), ("-ctk", "q8_0"), ("-ctv", "q8_0")):
+        assert argv[argv.index(flag) + 1] == value
+
+
+def test_a_kv_cache_type_of_the_other_engine_is_one_sentence(gguf_repo, cli):
+    err = one_sentence_error(cli("check", REPO, *GB10, "--kv-cache-dtype", "fp8"))
+    assert "llama.cpp has no KV cache type 'fp8'" in err
+    err = one_sentence_error(cli("check", "RedHatAI/Qwen3-8B-NVFP4", "--hardware", "gb10", "--kv-cache-dtype",
+                                 "q8_0"))
+    assert "is a llama.cpp cache type" in err
+
+
+def test_the_default_variant_is_the_largest_that_fits(hub, tmp_path, cli):
+    # ×7: Q4_K_M 35 GB, Q6_K 47 GB, Q8_0 61 GB, BF16 116 GB; GB10's budget is 101.6 GiB (109 GB).
+    _add_qwen3_repo(hub, tmp_path, "bartowski/Big-GGUF", scale=7)
+    data = json.loads(cli("check", "bartowski/Big-GGUF", *GB10).out)
+    m = data["model"]
+    fits = {v["quant"]: v["fits"] for v in m["gguf_variants"]}
+    assert fits == {"Q4_K_M": True, "Q6_K": True, "Q8_0": True, "BF16": False}
+    assert m["quantization"]["scheme"] == "Q8_0" and m["gguf_file"] == "Qwen3-8B-Q8_0.gguf"
+    assert any("planned for Qwen3-8B-Q8_0.gguf (Q8_0, the largest that fits)" in n for n in m["notes"])
+    assert data["launch"]["argv"][4] == "Qwen3-8B-Q8_0.gguf"
+    # What the user asks for is planned, fitting or not.
+    asked = json.loads(cli("check", "bartowski/Big-GGUF", *GB10, "--quant", "BF16").out)
+    assert asked["model"]["quantization"]["scheme"] == "BF16" and asked["memory"]["fits"] is False

@@ -40,3 +40,43 @@ def test_the_header_parser_asks_for_more_and_rejects_what_is_not_gguf(tmp_path: 
     with pytest.raises(NotGGUF):
         parse_header(b"PK\x03\x04" + bytes(64))
     assert file_type_name(15) == "Q4_K_M" and file_type_name(38) == "MXFP4_MOE" and file_type_name(9999) is None
+
+
+def test_the_vocabulary_size_is_the_token_list_length_though_the_list_is_not_kept(tmp_path: Path):
+    from spark_tui.hub.gguf_read import read_local_header
+
+    qwen3_gguf(tmp_path / "m.gguf", tokens=5000)
+    header = read_local_header(tmp_path / "m.gguf")
+    assert header["vocab_size"] == 5000 and "tokenizer.ggml.tokens" not in header["kv"]
+    assert parse_header((tmp_path / "m.gguf").read_bytes())["array_lengths"]["tokenizer.ggml.tokens"] == 5000
+
+
+def _facts(kv: dict, params: int | None, vocab: int | None = None):
+    from spark_tui.hub.facts import build_model_facts
+    from spark_tui.hub.gguf import GGUFVariant
+    from spark_tui.hub.gguf_facts import gguf_facts
+
+    base = build_model_facts("t/m", source="local", revision=None, api=None, config=None, hf_quant_config=None,
+                             files=[])
+    v = GGUFVariant("m.gguf", None, 1, ("m.gguf",))
+    return gguf_facts(base, {"kv": kv, "vocab_size": vocab}, v, [v], params)
+
+
+def test_moe_active_parameters_from_the_header():
+    # Qwen3-30B-A3B's header: 48 MoE layers of 128 experts (8 used) of width 768, hidden 2048; 30.53 B in all.
+    kv = {"general.architecture": "qwen3moe", "qwen3moe.block_count": 48, "qwen3moe.embedding_length": 2048,
+          "qwen3moe.attention.head_count": 32, "qwen3moe.attention.head_count_kv": 4,
+          "qwen3moe.expert_count": 128, "qwen3moe.expert_used_count": 8,
+          "qwen3moe.expert_feed_forward_length": 768}
+    m = _facts(kv, 30_532_122_624, vocab=151936)
+    skipped = 48 * 120 * 3 * 2048 * 768
+    assert m.moe and m.params_active == 30_532_122_624 - skipped  # 3.35 B, the "A3B"
+    assert m.vocab_size == 151936
+    dense_first = _facts({**kv, "qwen3moe.leading_dense_block_count": 1}, 30_532_122_624)
+    assert dense_first.params_active == 30_532_122_624 - 47 * 120 * 3 * 2048 * 768
+    # Mixtral-style files give the experts' width as feed_forward_length.
+    mixtral = {"general.architecture": "llama", "llama.block_count": 32, "llama.embedding_length": 4096,
+               "llama.attention.head_count": 32, "llama.feed_forward_length": 14336, "llama.expert_count": 8,
+               "llama.expert_used_count": 2}
+    assert _facts(mixtral, 46_702_792_704).params_active == 46_702_792_704 - 32 * 6 * 3 * 4096 * 14336
+    assert _facts({k: v for k, v in kv.items() if "expert_feed" not in k}, 30_532_122_624).params_active is None
