@@ -55,6 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _print_dry_run(plan, runtime, args)
     from spark_tui.calibration import prediction
 
+    _print_launch_notes(adapter, plan)
     supervisor = Supervisor()
     record = supervisor.launch(plan, args.name, runtime=runtime,
                                api_key=args.api_key, prediction=prediction(advice, plan.argv))
@@ -109,7 +110,14 @@ def _print_dry_run(plan: Any, runtime: Any, args: argparse.Namespace) -> int:
     print("".join(f"{k}={shlex.quote(v)} " for k, v in shown_env.items()) + shlex.join(argv))
     for note in plan.notes:  # e.g. what a rule added to the command, and which rule
         sys.stderr.write(f"spark-tui: note: {note}\n")
+    _print_launch_notes(adapter, plan)
     return 0
+
+
+def _print_launch_notes(adapter: Any, plan: Any) -> None:
+    """What an adapter says of the command it runs (llama-server: a GGUF it will download itself)."""
+    for note in getattr(adapter, "launch_notes", lambda plan: [])(plan):
+        sys.stderr.write(f"spark-tui: note: {note}\n")
 
 
 def _wait(supervisor: Any, record: Any, seconds: float, rules: list) -> int:

@@ -57,5 +57,9 @@ def adapter_for(engine: str) -> EngineAdapter:
         from spark_tui.engines.vllm import VLLM
 
         return VLLM
+    if engine == "llamacpp":
+        from spark_tui.engines.llamacpp import LLAMACPP
+
+        return LLAMACPP
     raise UsageError(f"spark-tui launches and watches vLLM only for now, not {engine}.",
                      "Use --engine vllm (the default).")

@@ -270,7 +270,8 @@ def _inspect(docker: str, image: str) -> dict | None:
 
 _VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?(?:[a-z0-9.+]*)?)")
 # llama-server --version prints "version: 5558 (053b1539)" (to stderr): the build number is llama.cpp's version.
-_LLAMACPP_BUILD = re.compile(r"version:\s*(\d+)")
+# Since b10400 (#26839, common/build-info.cpp.in) it is "version: 0.2.0-dev (build 10573, commit d775b8967)".
+_LLAMACPP_BUILD = re.compile(r"version:\s*(?:(\d+) \(|\S+ \(build (\d+),)")
 _TRTLLM_PROBE = "import tensorrt_llm; print(tensorrt_llm.__version__)"
 
 
@@ -344,7 +345,7 @@ def _run_version(argv: list[str], engine: str = "vllm") -> str | None:
         return None
     if engine == "llamacpp":
         build = _LLAMACPP_BUILD.search(out.stdout + out.stderr)
-        return build.group(1) if build else None
+        return next(g for g in build.groups() if g) if build else None
     lines = out.stdout.strip().splitlines()
     match = _VERSION.search(lines[-1] if engine == "trtllm" and lines else out.stdout)  # after TRT-LLM's banner
     return match.group(1) if match else None

@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 FAKE_VLLM = Path(__file__).resolve().parent / "fake_vllm.py"
+# The program each image runs: llama.cpp's server images start llama-server (.devops/cuda.Dockerfile).
+STAND_INS = {"vllm": FAKE_VLLM, "llama-server": Path(__file__).resolve().parent / "fake_llama_server.py"}
+ENTRYPOINTS = {"ghcr.io/ggml-org/llama.cpp:": "llama-server"}
 WITH_VALUE = {"--name", "--gpus", "--ipc", "--ulimit", "-p", "-v", "-e", "--entrypoint", "--format", "-t", "--shm-size"}
 
 
@@ -56,9 +59,11 @@ def run(args: list[str]) -> int:
         print(f"{image.rsplit(':', 1)[-1]}: Pulling from {image.rsplit(':', 1)[0]}", flush=True)
     if "--entrypoint" in options:
         command = [options["--entrypoint"][0], *command]
+    else:
+        command = [e for prefix, e in ENTRYPOINTS.items() if image.startswith(prefix)] + command
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     for key in os.environ:  # the stand-in's own knobs reach the "container" as the test set them
-        if key.startswith("FAKE_VLLM_"):
+        if key.startswith(("FAKE_VLLM_", "FAKE_LLAMA_")):
             env[key] = os.environ[key]
     for item in options.get("-e", []):
         key, eq, value = item.partition("=")
@@ -66,7 +71,7 @@ def run(args: list[str]) -> int:
             env[key] = value
         elif key in os.environ:
             env[key] = os.environ[key]
-    if command[:1] != ["vllm"]:
+    if command[:1] != ["vllm"] and command[:1] != ["llama-server"]:
         print(f"docker: exec: {command[:1]}: executable file not found", file=sys.stderr)
         return 127
     argv = command[1:]
@@ -78,8 +83,10 @@ def run(args: list[str]) -> int:
     if "--name" in options:
         (state() / f"{name}.seen.json").write_text(json.dumps(
             {"argv": command, "env": env, "mounts": options.get("-v", []), "publish": published}))
+    argv = [_host_path(word, options.get("-v", [])) for word in argv]
     # The daemon's process, not the CLI's child: its own session.
-    container = subprocess.Popen([sys.executable, str(FAKE_VLLM), *argv], env=env, start_new_session=True)
+    container = subprocess.Popen([sys.executable, str(STAND_INS[command[0]]), *argv], env=env,
+                                 start_new_session=True)
     (state() / f"{name}.json").write_text(json.dumps({"pid": container.pid}))
 
     def forward(signum: int, _frame: object) -> None:  # docker run's --sig-proxy
@@ -92,6 +99,17 @@ def run(args: list[str]) -> int:
     if "--rm" in options:
         (state() / f"{name}.json").unlink(missing_ok=True)
     return code
+
+
+def _host_path(word: str, mounts: list[str]) -> str:
+    """What a path inside the container is on the host, through the -v SRC:DST[:ro] mounts (the stand-in runs on
+    the host)."""
+    for mount in mounts:
+        source, _, rest = mount.partition(":")
+        target = rest.split(":", 1)[0]
+        if word == target or word.startswith(target.rstrip("/") + "/"):
+            return source + word[len(target):]
+    return word
 
 
 def stop(args: list[str]) -> int:

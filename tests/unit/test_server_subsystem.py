@@ -105,7 +105,7 @@ def test_what_cannot_be_read_is_said(command, says):
 
 def test_engines_without_an_adapter_are_refused_in_one_sentence():
     with pytest.raises(UsageError) as caught:
-        adapter_for("llamacpp")
+        adapter_for("sglang")  # an engine with no adapter
     assert "vLLM only for now" in caught.value.message
 
 
