@@ -70,7 +70,7 @@ def pulled_tiny(cli, hub, tmp_path: Path) -> Path:
 def test_dry_run_prints_the_full_command_locally_and_in_the_container(cli, docker, llama, tmp_path):
     r = cli("serve", REPO, *GB10, "--dry-run", "--port", "8123", "--executable", str(llama))
     assert r.code == 0, r.err
-    assert r.out.strip() == (f"{llama.resolve()} --hf-repo {REPO} --hf-file Qwen3-8B-Q4_K_M.gguf --host 127.0.0.1 "
+    assert r.out.strip() == (f"{llama.resolve()} --hf-repo {REPO} --hf-file Qwen3-8B-Q8_0.gguf --host 127.0.0.1 "
                              "--port 8123 -ngl 999 -c 40960 --metrics -lv 4")
     assert "llama-server downloads it itself" in r.err  # not in the HF cache
     # No llama-server here: the container (the image's entrypoint is llama-server, so no program word after it).
@@ -78,7 +78,7 @@ def test_dry_run_prints_the_full_command_locally_and_in_the_container(cli, docke
     assert r.code == 0, r.err
     assert r.out.startswith(f"{docker} run --rm --name spark-tui-box --gpus all")
     assert f" -p 127.0.0.1:8123:8123 -v {os.environ['HF_HOME']}/hub:/root/.cache/huggingface/hub " in r.out
-    assert r.out.strip().endswith(f" {IMAGE} --hf-repo {REPO} --hf-file Qwen3-8B-Q4_K_M.gguf --host 0.0.0.0 "
+    assert r.out.strip().endswith(f" {IMAGE} --hf-repo {REPO} --hf-file Qwen3-8B-Q8_0.gguf --host 0.0.0.0 "
                                   "--port 8123 -ngl 999 -c 40960 --metrics -lv 4")
     assert ps(cli) == [] and leftover(tmp_path) == []
 
