@@ -65,13 +65,14 @@ def gather(config: ClusterConfig, node: ClusterNode, model: str | None, ssh_exe:
     """Ask one node (two ssh calls: the facts, then the engine). Never raises for anything the node does."""
     facts = NodeFacts(node.host)
     deadline = float(config.connect_timeout + config.command_timeout)
-    answer = ssh.run_remote(config, node, remote.facts_script(node, model), deadline, ssh_exe)
+    answer = ssh.run_remote(config, node, remote.facts_script(node, model, config.command_timeout), deadline,
+                            ssh_exe)
     facts.seconds = answer.seconds
     if answer.timed_out or remote.MARK + "reached" not in answer.stdout:
         facts.reach_problem = ssh.unreachable_sentence(config, node, answer, deadline)
         return facts
     remote.read_facts(facts, answer.stdout)
-    engine = ssh.run_remote(config, node, remote.engine_script(node), deadline, ssh_exe)
+    engine = ssh.run_remote(config, node, remote.engine_script(node, config.command_timeout), deadline, ssh_exe)
     remote.read_engine(facts, node, engine.returncode, engine.stdout, engine.stderr, deadline,
                        ssh.how_to_reach(config, node))
     return facts

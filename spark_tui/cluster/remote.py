@@ -38,16 +38,24 @@ def _remote_path(path: str) -> str:
     return shlex.quote(path)
 
 
-def facts_script(node: ClusterNode, model: str | None) -> str:
+def _bounded(seconds: int) -> str:
+    """A shell function `bounded CMD…` that ends CMD on the node itself after `seconds` (coreutils' timeout, where
+    there is one), so a hung nvidia-smi or vllm does not outlive the ssh call spark-tui gave up on."""
+    return (f"bounded() {{ if command -v timeout >/dev/null 2>&1; then timeout -k 5 {seconds} \"$@\"; "
+            'else "$@"; fi; }')
+
+
+def facts_script(node: ClusterNode, model: str | None, seconds: int = 120) -> str:
     q = shlex.quote
     lines = [
         # `ip` is in /usr/sbin on Debian/Ubuntu, which a user's non-interactive PATH may lack.
         'PATH="$PATH:/usr/sbin:/sbin"; export PATH',
+        _bounded(seconds),
         f"echo {q(MARK + 'reached')}",
         f"echo {q(MARK + 'meminfo')}", "cat /proc/meminfo 2>&1",
         f"echo {q(MARK + 'ip')}", f"ip -j addr show dev {q(node.interface)} 2>&1",
         f"echo {q(MARK + 'gpu')}",
-        "if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi --query-gpu=index,memory.free,memory.total "
+        "if command -v nvidia-smi >/dev/null 2>&1; then bounded nvidia-smi --query-gpu=index,memory.free,memory.total "
         "--format=csv,noheader,nounits 2>&1; fi",
         f"echo {q(MARK + 'env')}",
     ]
@@ -75,11 +83,16 @@ def facts_script(node: ClusterNode, model: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def engine_script(node: ClusterNode) -> str:
+def engine_script(node: ClusterNode, seconds: int = 120) -> str:
     if node.runtime == "container":
         assert node.image is not None
-        return f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(node.image)}\n"
-    return f"{_remote_path(node.vllm)} --version\n"
+        command = f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(node.image)}"
+    else:
+        command = f"{_remote_path(node.vllm)} --version"
+    return f"{_bounded(seconds)}\nbounded {command}\n"
+
+
+TIMED_OUT = (124, 137)  # coreutils' timeout: the command ran out of time (137: it had to be killed)
 
 
 def sections(text: str) -> dict[str, list[str]]:
@@ -186,7 +199,7 @@ def read_engine(facts: NodeFacts, node: ClusterNode, returncode: int | None, std
         ids = [line.strip() for line in stdout.splitlines() if line.strip().startswith("sha256:")]
         if returncode == 0 and ids:
             facts.engine_identity = ids[0]
-        elif returncode is None:
+        elif returncode is None or returncode in TIMED_OUT:
             facts.engine_problem = f"`docker image inspect` gave no answer within {deadline:g} s; check docker there."
         elif returncode == 127:
             facts.engine_problem = ("there is no docker; install docker with the NVIDIA container toolkit, or set "
@@ -203,8 +216,8 @@ def read_engine(facts: NodeFacts, node: ClusterNode, returncode: int | None, std
     versions = [m.group(1) for m in map(_VERSION.match, stdout.splitlines()) if m]
     if returncode == 0 and versions:
         facts.engine_identity = versions[-1]
-    elif returncode is None:
-        facts.engine_problem = f"`{command}` gave no answer within {deadline:g} s."
+    elif returncode is None or returncode in TIMED_OUT:
+        facts.engine_problem = f"`{command}` gave no answer within {deadline:g} s; check that vLLM there."
     elif returncode == 127 or returncode == 126:
         facts.engine_problem = (f"there is no vLLM at `{node.vllm}`; install it there, or set {where}.vllm "
                                 "(or cluster.vllm) to its path.")

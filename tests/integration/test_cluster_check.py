@@ -97,9 +97,11 @@ class Cluster:
         self.config_dir.mkdir(exist_ok=True)
         (self.config_dir / "config.toml").write_text("\n".join(lines) + "\n")
 
-    def run(self, *args: str, path_prefix: Path | None = None, timeout: float = 120) -> Result:
+    def run(self, *args: str, path_prefix: Path | None = None, timeout: float = 120,
+            extra_env: dict[str, str] | None = None) -> Result:
         self.write()
-        env = {**os.environ, "SPARK_TUI_CONFIG_DIR": str(self.config_dir), "SPARK_TUI_SSH_CONFIG": str(self.ssh_config),
+        env = {**os.environ, **(extra_env or {}), "SPARK_TUI_CONFIG_DIR": str(self.config_dir),
+               "SPARK_TUI_SSH_CONFIG": str(self.ssh_config),
                "HOME": str(self.home), "NO_COLOR": "1", "SPARK_TUI_STATE_DIR": str(self.folder / "state"),
                "SPARK_TUI_CACHE_DIR": str(self.folder / "cache")}
         if path_prefix:
@@ -260,14 +262,26 @@ def test_a_silent_server_hits_the_deadline(cluster: Cluster):
     assert "node-silent" in silent["reachable"]["message"]
 
 
+def askpass_trap(cluster: Cluster) -> tuple[dict[str, str], Path]:
+    """An SSH_ASKPASS program ssh is forced to use for any prompt (SSH_ASKPASS_REQUIRE=force, OpenSSH ≥ 8.4): it
+    records that it was asked and answers "no". BatchMode must keep ssh from ever running it."""
+    asked = cluster.folder / "askpass-was-asked"
+    trap = cluster.folder / "askpass"
+    trap.write_text(f"#!/bin/sh\necho \"$1\" >> {asked}\necho no\n")
+    trap.chmod(0o755)
+    return {"SSH_ASKPASS": str(trap), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}, asked
+
+
 def test_unknown_host_key_never_prompts(cluster: Cluster):
     empty = cluster.folder / "empty_known_hosts"
     empty.write_text("")
     cluster.extra_hosts.append(cluster.sshd.host_block("node-new", known_hosts=empty))
     cluster.settings["nodes"] = ["node-a", "node-new"]
-    reach = checks(cluster.run("--json", timeout=60).json(), "node-new")["reachable"]
+    env, asked = askpass_trap(cluster)
+    reach = checks(cluster.run("--json", timeout=60, extra_env=env).json(), "node-new")["reachable"]
     assert reach["ok"] is False
     assert "host key is not known" in reach["message"] and "ssh -F" in reach["message"]
+    assert not asked.exists(), asked.read_text()
 
 
 def test_password_login_never_prompts(cluster: Cluster):
@@ -277,10 +291,45 @@ def test_password_login_never_prompts(cluster: Cluster):
     _keygen(stranger)
     cluster.extra_hosts.append(cluster.sshd.host_block("node-pw", identity=stranger))
     cluster.settings["nodes"] = ["node-a", "node-pw"]
-    reach = checks(cluster.run("--json", timeout=60).json(), "node-pw")["reachable"]
+    env, asked = askpass_trap(cluster)
+    reach = checks(cluster.run("--json", timeout=60, extra_env=env).json(), "node-pw")["reachable"]
     assert reach["ok"] is False
     assert "refused the login without a password" in reach["message"]
     assert "ssh-copy-id node-pw" in reach["message"]
+    assert not asked.exists(), asked.read_text()
+
+
+def test_a_hung_engine_is_ended_on_the_node(cluster: Cluster):
+    """`vllm --version` that never returns: the node's own `timeout` ends it, the check says so."""
+    pid_file = cluster.folder / "hung.pid"
+    hung = cluster.folder / "bin" / "vllm-hung"
+    hung.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    hung.chmod(0o755)
+    cluster.overrides["node-b"] = {"vllm": str(hung)}
+    cluster.settings["command_timeout"] = 2
+    try:
+        result = cluster.run("--json", timeout=60)
+        engine = checks(result.json(), "node-b")["engine"]
+        assert engine["ok"] is False and "gave no answer within" in engine["message"]
+        pid = int(pid_file.read_text())
+        assert not _alive(pid), "the hung command outlived the check"
+    finally:
+        if pid_file.exists() and _alive(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), 9)
+
+
+def _alive(pid: int) -> bool:
+    import time
+
+    for _ in range(100):  # timeout -k: TERM, then KILL 5 s later at most; reaped by the sshd session
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        if Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return False
+        time.sleep(0.1)
+    return True
 
 
 HOSTILE = [

@@ -103,3 +103,31 @@ def test_ssh_argv_is_batch_mode_with_the_host_after_double_dash():
     assert "BatchMode=yes" in argv and "ConnectTimeout=7" in argv
     assert argv[argv.index("-l") + 1] == "nvidia"
     assert argv[-3:] == ["--", "spark-b", "sh -c 'echo hi'"]
+
+
+def test_run_remote_kills_the_whole_group_at_its_deadline(tmp_path):
+    """A stuck ssh (and anything it started, like a ProxyCommand) is killed at the deadline, not waited for."""
+    import time
+    from pathlib import Path
+
+    from spark_tui.cluster.ssh import run_remote
+
+    pid_file = tmp_path / "child.pid"
+    stuck = tmp_path / "ssh"
+    stuck.write_text(f"#!/bin/sh\nsleep 600 &\necho $! > {pid_file}\nwait\n")
+    stuck.chmod(0o755)
+    config = parse()
+    start = time.monotonic()
+    result = run_remote(config, config.nodes[0], "true", deadline=1, ssh=str(stuck))
+    assert result.timed_out and time.monotonic() - start < 30
+    child = int(pid_file.read_text())
+    for _ in range(50):
+        stat = Path(f"/proc/{child}/stat")
+        if not stat.exists() or stat.read_text().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        import os
+
+        os.kill(child, 9)
+        raise AssertionError("the ssh's child outlived the deadline")

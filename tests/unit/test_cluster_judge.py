@@ -137,7 +137,7 @@ def test_engine_answers():
     assert found.engine_problem and "there is no vLLM at `vllm`" in found.engine_problem
     found = NodeFacts("spark-a")
     read_engine(found, local, None, "", "", 60, "ssh spark-a")
-    assert found.engine_problem == "`vllm --version` gave no answer within 60 s."
+    assert found.engine_problem == "`vllm --version` gave no answer within 60 s; check that vLLM there."
 
     container = parse_cluster({"nodes": ["a"], "interface": "lo", "runtime": "container", "image": "img:1"},
                               "c.toml").nodes[0]
@@ -165,4 +165,5 @@ def test_image_ids_must_match_the_head():
 
 def test_engine_script_quotes_and_expands_home_there():
     node = parse_cluster({"nodes": ["a"], "interface": "lo", "vllm": "~/venvs/vllm/bin/vllm"}, "c.toml").nodes[0]
-    assert remote.engine_script(node) == "\"$HOME\"/venvs/vllm/bin/vllm --version\n"
+    assert remote.engine_script(node, 30).endswith("\nbounded \"$HOME\"/venvs/vllm/bin/vllm --version\n")
+    assert "timeout -k 5 30" in remote.engine_script(node, 30)
