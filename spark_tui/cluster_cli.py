@@ -2,6 +2,7 @@
 
 Exit status: 0 every check passed on every node; 2 (as `check`'s "incompatible": a launch would fail) when any
 failed; 3 when the cluster could not be checked at all (no or a bad [cluster] table, a bad model id, no ssh).
+`--dry-run` prints the ssh command lines it would run (two per node) and runs nothing.
 `--json` prints `{ok, nodes: [{host, ok, checks: [{name, ok, message}]}]}`, and on a failure of the last kind
 `{ok: false, nodes: [], error: {kind, message, hint}}`."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -24,6 +26,8 @@ def add_parsers(sub: Any) -> None:
     check.add_argument("model", nargs="?", help="also check that this model (owner/name) is in each node's "
                                                 "Hugging Face cache")
     check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.add_argument("--dry-run", action="store_true", help="print the exact ssh commands, one per line, and run "
+                                                              "nothing")
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -50,6 +54,12 @@ def _check(args: argparse.Namespace) -> int:
             raise UsageError(f"'{args.model}' is not a Hugging Face model id (owner/name).",
                              "Example: spark-tui cluster check RedHatAI/Qwen3-8B-NVFP4")
     config = load_cluster_settings()  # every value validated before any ssh runs
+    if args.dry_run:
+        from spark_tui.cluster.checks import planned_commands
+
+        for argv in planned_commands(config, args.model):
+            print(shlex.join(argv))
+        return EXIT_OK
     report = check_cluster(config, args.model)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))

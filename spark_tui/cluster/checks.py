@@ -78,6 +78,15 @@ def gather(config: ClusterConfig, node: ClusterNode, model: str | None, ssh_exe:
     return facts
 
 
+def planned_commands(config: ClusterConfig, model: str | None = None) -> list[list[str]]:
+    """The argv of every ssh call `check_cluster` makes, in order (two per node), for `--dry-run` and the README."""
+    argvs = []
+    for node in config.nodes:
+        argvs.append(ssh.ssh_argv(config, node, remote.facts_script(node, model, config.command_timeout)))
+        argvs.append(ssh.ssh_argv(config, node, remote.engine_script(node, config.command_timeout)))
+    return argvs
+
+
 def check_cluster(config: ClusterConfig, model: str | None = None) -> ClusterReport:
     """Ask every node at once (one thread each; every ssh call has its deadline), then judge."""
     ssh_exe = ssh.ssh_executable()

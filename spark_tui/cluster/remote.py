@@ -45,48 +45,52 @@ def _bounded(seconds: int) -> str:
             'else "$@"; fi; }')
 
 
+def _mark(name: str) -> str:
+    return f'echo "{MARK}{name}"'
+
+
 def facts_script(node: ClusterNode, model: str | None, seconds: int = 120) -> str:
     q = shlex.quote
     lines = [
         # `ip` is in /usr/sbin on Debian/Ubuntu, which a user's non-interactive PATH may lack.
         'PATH="$PATH:/usr/sbin:/sbin"; export PATH',
         _bounded(seconds),
-        f"echo {q(MARK + 'reached')}",
-        f"echo {q(MARK + 'meminfo')}", "cat /proc/meminfo 2>&1",
-        f"echo {q(MARK + 'ip')}", f"ip -j addr show dev {q(node.interface)} 2>&1",
-        f"echo {q(MARK + 'gpu')}",
+        _mark("reached"),
+        _mark("meminfo"), "cat /proc/meminfo 2>&1",
+        _mark("ip"), f"ip -j addr show dev {q(node.interface)} 2>&1",
+        _mark("gpu"),
         "if command -v nvidia-smi >/dev/null 2>&1; then bounded nvidia-smi --query-gpu=index,memory.free,memory.total "
         "--format=csv,noheader,nounits 2>&1; fi",
-        f"echo {q(MARK + 'env')}",
+        _mark("env"),
     ]
     for name in ENV_NAMES:
-        lines.append(f"printf '%s\\n' \"{name}=${{{name}-{UNSET}}}\"")
-    lines += [f"echo {q(MARK + 'tools')}", "command -v spark-tui hf huggingface-cli 2>/dev/null"]
+        lines.append(f'printf "%s\\n" "{name}=${{{name}-{UNSET}}}"')
+    lines += [_mark("tools"), "command -v spark-tui hf huggingface-cli 2>/dev/null"]
     if model:
         lines += [
             # huggingface_hub's own order: HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME.
             'hub="${HF_HUB_CACHE:-${HUGGINGFACE_HUB_CACHE:-${HF_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/huggingface}'
             '/hub}}"',
-            f"echo {q(MARK + 'hub')}", 'printf "%s\\n" "$hub"',
+            _mark("hub"), 'printf "%s\\n" "$hub"',
             f'repo="$hub"/{q(repo_folder(model))}',
-            f"echo {q(MARK + 'ref')}", 'cat "$repo/refs/main" 2>/dev/null; echo',
-            f"echo {q(MARK + 'files')}",
+            _mark("ref"), 'cat "$repo/refs/main" 2>/dev/null; echo',
+            _mark("files"),
             # `[ -f ]` follows the link: a file whose blob is missing (never finished) is not listed.
             'for s in "$repo"/snapshots/*/; do [ -d "$s" ] || continue; for f in "$s"*; do '
             '[ -f "$f" ] && stat -L -c "%s %n" "$f"; done; done 2>/dev/null',
         ]
         for index in INDEX_FILES:
             lines += ['for s in "$repo"/snapshots/*/; do '
-                      f'if [ -f "$s"{q(index)} ]; then echo {q(MARK + "index ")}"$s"; cat "$s"{q(index)}; echo; fi; '
+                      f'if [ -f "$s"{q(index)} ]; then echo "{MARK}index $s"; cat "$s"{q(index)}; echo; fi; '
                       'done 2>/dev/null']
-    lines.append(f"echo {q(MARK + 'end')}")
+    lines.append(_mark("end"))
     return "\n".join(lines) + "\n"
 
 
 def engine_script(node: ClusterNode, seconds: int = 120) -> str:
     if node.runtime == "container":
         assert node.image is not None
-        command = f"docker image inspect --format '{{{{.Id}}}}' {shlex.quote(node.image)}"
+        command = f'docker image inspect --format "{{{{.Id}}}}" {shlex.quote(node.image)}'
     else:
         command = f"{_remote_path(node.vllm)} --version"
     return f"{_bounded(seconds)}\nbounded {command}\n"

@@ -371,3 +371,18 @@ def test_no_cluster_table_says_so(cluster: Cluster):
                           env=env, timeout=60, cwd=ROOT)
     assert proc.returncode == 3
     assert "No [cluster] in" in proc.stderr
+
+
+def test_dry_run_prints_the_ssh_commands_and_runs_nothing(cluster: Cluster):
+    spy = cluster.folder / "spy"
+    spy.mkdir()
+    (spy / "ssh").write_text(f"#!/bin/sh\ntouch {cluster.folder / 'ssh-was-run'}\nexit 255\n")
+    (spy / "ssh").chmod(0o755)
+    result = cluster.run(MODEL, "--dry-run", path_prefix=spy)
+    assert result.code == 0, result.err
+    starts = [line for line in result.out.splitlines() if line.startswith("ssh ")]
+    assert len(starts) == 4  # the facts and the engine, per node
+    assert starts[0].startswith(f"ssh -F {cluster.ssh_config} -o BatchMode=yes -o ConnectTimeout=5 ")
+    assert "-- node-a 'sh -c " in starts[0] and "-- node-b 'sh -c " in starts[2]
+    assert f"{cluster.vllm} --version" in result.out
+    assert not (cluster.folder / "ssh-was-run").exists()
