@@ -131,3 +131,18 @@ def test_run_remote_kills_the_whole_group_at_its_deadline(tmp_path):
 
         os.kill(child, 9)
         raise AssertionError("the ssh's child outlived the deadline")
+
+
+def test_the_readme_example_is_valid():
+    """The [cluster] example users copy from the README parses, with its per-node override."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Several Sparks")[1].split("\n## ")[0]
+    block = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    assert block
+    config = parse_cluster(tomllib.loads(block.group(1))["cluster"], "README.md")
+    assert [n.host for n in config.nodes] == ["spark-a", "spark-b"]
+    assert config.nodes[1].interface == "enP2p1s0f1np1" and config.nodes[0].runtime == "container"
