@@ -261,7 +261,8 @@ def _interface_check(node: ClusterNode, found: NodeFacts) -> Check:
 
 def _memory_check(config: ClusterConfig, found: NodeFacts, model: str | None) -> Check:
     if found.mem_available is None:
-        return Check("memory", False, "MemAvailable could not be read from /proc/meminfo there; is it Linux?")
+        return Check("memory", False, "MemAvailable could not be read from /proc/meminfo there; cluster nodes "
+                                      "must be Linux machines (DGX OS, Ubuntu).")
     total = f" of {found.mem_total / GIB:.1f} GiB" if found.mem_total else ""
     discrete = [(i, free, tot) for i, free, tot in found.gpus if free is not None]
     if discrete:
