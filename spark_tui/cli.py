@@ -99,7 +99,8 @@ def _add_planning(p: argparse.ArgumentParser, with_port: bool = True) -> None:
 
 # Which module adds each command's parser; `check` and `hw` are defined here.
 _COMMAND_GROUPS = {"check": "check", "hw": "hw", "rules": "rules", "serve": "serve", "ps": "serve", "logs": "serve",
-                   "stop": "serve", "bench": "serve", "pull": "pull", "cache": "pull", "calibration": "calibration"}
+                   "stop": "serve", "bench": "serve", "pull": "pull", "cache": "pull", "calibration": "calibration",
+                   "cluster": "cluster"}
 _GLOBAL_OPTIONS_WITH_VALUE = ("--hardware", "--rules")
 
 
@@ -162,6 +163,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from spark_tui.calibration_cli import add_parsers as add_calibration_parsers
 
         add_calibration_parsers(sub)
+    if group in (None, "cluster"):
+        from spark_tui.cluster_cli import add_parsers as add_cluster_parsers
+
+        add_cluster_parsers(sub)
     return parser
 
 
@@ -255,6 +260,10 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
         from spark_tui import calibration_cli
 
         return calibration_cli.cmd_calibration
+    if command == "cluster":
+        from spark_tui import cluster_cli
+
+        return cluster_cli.cmd_cluster
     if command == "serve":
         from spark_tui import serve_cli
 

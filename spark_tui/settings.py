@@ -14,6 +14,10 @@
     executable = "~/venvs/trtllm/bin/trtllm-serve"        # (SPARK_TUI_TRTLLM_EXECUTABLE)
     image = "nvcr.io/nvidia/tensorrt-llm/release:1.3.0rc13"  # (SPARK_TUI_TRTLLM_IMAGE)
 
+    [cluster]                  # several nodes: see spark_tui/cluster/config.py (and README, "Several Sparks")
+    nodes = ["spark-a", "spark-b"]
+    interface = "enp1s0f1np1"
+
     [rules]
     source = "hf:OWNER/NAME"   # where `spark-tui rules update` fetches from (SPARK_TUI_RULES_SOURCE)
 
@@ -25,10 +29,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spark_tui.errors import UsageError
 from spark_tui.paths import config_dir
+
+if TYPE_CHECKING:
+    from spark_tui.cluster.config import ClusterConfig
 
 RUNTIMES = ("auto", "local", "container")
 # The engines besides vLLM whose server spark-tui runs, each with its own [serve.ENGINE] table.
@@ -105,3 +112,16 @@ def load_serve_settings() -> ServeSettings:
                          f"Use one of: {', '.join(RUNTIMES)}.")
     return ServeSettings(runtime, pick("vllm", "SPARK_TUI_VLLM"), pick("image", "SPARK_TUI_IMAGE"),
                          pick("docker", "SPARK_TUI_DOCKER"), others)
+
+
+def load_cluster_settings() -> ClusterConfig:
+    """The `[cluster]` table, every value validated (one sentence naming the key for a bad one).
+    SPARK_TUI_SSH_CONFIG overrides cluster.ssh_config (the file given to ssh -F)."""
+    from spark_tui.cluster.config import parse_cluster
+
+    path, data = _read_settings()
+    if "cluster" not in data:
+        raise UsageError(f"No [cluster] in {path}: name the nodes first.",
+                         'For example: [cluster] nodes = ["spark-a", "spark-b"] and interface = "enp1s0f1np1" '
+                         "(README: Several Sparks).")
+    return parse_cluster(data["cluster"], str(path), os.environ.get("SPARK_TUI_SSH_CONFIG") or None)

@@ -15,13 +15,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "spark_tui"
 # Lower layers never import higher ones. A module's layer is that of its longest listed prefix.
 LAYERS: list[tuple[str, ...]] = [
     ("spark_tui.errors", "spark_tui.paths", "spark_tui.files", "spark_tui.units", "spark_tui.deadline",
-     "spark_tui.datacache", "spark_tui.settings", "spark_tui.crash", "spark_tui"),
+     "spark_tui.datacache", "spark_tui.settings", "spark_tui.crash", "spark_tui", "spark_tui.cluster.config"),
     ("spark_tui.hub", "spark_tui.hardware", "spark_tui.rules"),
     ("spark_tui.advisor",),
-    ("spark_tui.engines", "spark_tui.metrics", "spark_tui.downloads", "spark_tui.calibration"),
+    ("spark_tui.engines", "spark_tui.metrics", "spark_tui.downloads", "spark_tui.calibration", "spark_tui.cluster"),
     ("spark_tui.services", "spark_tui.report", "spark_tui.planning"),
     ("spark_tui.cli", "spark_tui.cli_requests", "spark_tui.rules_cli", "spark_tui.serve_cli", "spark_tui.pull_cli",
-     "spark_tui.calibration_cli", "spark_tui.tui", "spark_tui.__main__"),
+     "spark_tui.calibration_cli", "spark_tui.cluster_cli", "spark_tui.tui", "spark_tui.__main__"),
 ]
 
 
