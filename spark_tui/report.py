@@ -290,8 +290,9 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False, know
                "counted)" if perf.interconnect_bytes_per_token else ")"),
         ]
     if advice.nodes_needed:
-        out.append(p(f"Nodes    does not fit one {h.name}; fits on {advice.nodes_needed} with vLLM's multi-node "
-                     f"engine: spark-tui check {m.id} --nodes {advice.nodes_needed}", "warning"))
+        hint = (f"does not fit one {h.name}; fits on {advice.nodes_needed} with vLLM's multi-node engine: "
+                f"spark-tui check {m.id} --nodes {advice.nodes_needed}")
+        out += [p(line, "warning") for line in _wrap(hint, "Nodes    ", "         ")]
     if findings:
         out += ["", "Findings"]
         for f in findings:

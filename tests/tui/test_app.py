@@ -195,7 +195,8 @@ async def test_switch_hardware_profile(make_app):
         assert table_rows(app)["RedHatAI/Qwen3-8B-NVFP4"][1] == "OK"
         await pilot.press("h")
         await pilot.pause()
-        await pilot.press("down", "enter")  # the list opens on the current choice (gb10); next is h100
+        # The list opens on the current choice (gb10); then two and three Sparks joined; then h100.
+        await pilot.press("down", "down", "down", "enter")
         await pilot.pause()
         assert "Planning for h100" in text_of(app, "#machine")
         assert table_rows(app)["RedHatAI/Qwen3-8B-NVFP4"][1] == "CAUTION"  # Marlin fallback on Hopper
