@@ -77,6 +77,14 @@ def _add_planning(p: argparse.ArgumentParser, with_port: bool = True) -> None:
     p.add_argument("--gpus", type=_positive_int, metavar="N")
     p.add_argument("--gpu-memory-gib", type=_float, metavar="X", help="override the memory per GPU")
     p.add_argument("--tensor-parallel-size", "-tp", type=_positive_int, default=1, metavar="N")
+    p.add_argument("--nodes", type=_positive_int, default=1, metavar="N",
+                   help="plan across N machines like this one on vLLM's multi-node engine (e.g. two Sparks over CX-7)")
+    p.add_argument("--layout", choices=["auto", "tp", "pp"], default="auto",
+                   help="across nodes: tensor parallel over every GPU (tp), or a pipeline stage per node (pp); "
+                   "auto: tp with one GPU per node (a Spark), pp with several")
+    p.add_argument("--distributed", choices=["auto", "mp", "ray"], default="auto",
+                   help="across nodes: vLLM's own multi-node engine (mp, --nnodes, vLLM >= 0.11.1) or a Ray cluster; "
+                   "auto: mp where the version has it")
     p.add_argument("--gpu-memory-utilization", type=_fraction, metavar="F")
     p.add_argument("--max-model-len", type=_positive_int, metavar="N")
     p.add_argument("--kv-cache-dtype", default="auto",

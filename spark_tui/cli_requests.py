@@ -21,6 +21,8 @@ def advice_request(args: argparse.Namespace, **changes: Any) -> Any:
         model=args.model, revision=args.revision, engine=args.engine, engine_version=args.engine_version,
         hardware=args.hardware, gpus=args.gpus, gpu_memory_gib=args.gpu_memory_gib,
         tensor_parallel_size=args.tensor_parallel_size, gpu_memory_utilization=args.gpu_memory_utilization,
+        nodes=getattr(args, "nodes", 1), layout=getattr(args, "layout", "auto"),
+        distributed=getattr(args, "distributed", "auto"),
         max_model_len=args.max_model_len, kv_cache_dtype=args.kv_cache_dtype,
         max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs,
         enforce_eager=args.enforce_eager, trust_remote_code=args.trust_remote_code, host=args.host,

@@ -117,11 +117,17 @@ def advice_to_json(advice: Advice, knowledge: Knowledge | None = None) -> dict[s
             **_observed_json(mem), **_llamacpp_json(mem),
         },
         "performance": {"decode_tokens_per_s_bound": perf.decode_tokens_per_s_bound,
-                        "bytes_per_token": perf.bytes_per_token, "at_context_tokens": perf.at_context_tokens},
+                        "bytes_per_token": perf.bytes_per_token, "at_context_tokens": perf.at_context_tokens,
+                        "interconnect_bytes_per_token": perf.interconnect_bytes_per_token},
+        "layout": {"nodes": h.nodes, "tensor_parallel_size": _argv_int(launch, "--tensor-parallel-size", "--tp_size"),
+                   "pipeline_parallel_size": _argv_int(launch, "--pipeline-parallel-size"),
+                   "distributed": _distributed(launch)},
+        "nodes_needed": advice.nodes_needed,
         "launch": None if launch is None else {
             "argv": list(launch.argv), "env": dict(launch.env), "notes": list(launch.notes),
             "from_rules": [{"rule": s.rule, "kind": s.kind, "name": s.name, "value": s.value}
                            for s in launch.from_rules],  # what each rule added, so none of it is anonymous
+            "nodes": [n.to_json() for n in launch.nodes],  # across nodes, in start order; empty on one node
         },
     }
 
@@ -138,6 +144,27 @@ def _llamacpp_json(mem: Any) -> dict[str, Any]:
         "kv_unified": d.kv_unified, "cache_type_k": d.cache_type_k, "cache_type_v": d.cache_type_v,
         "flash_attn": d.flash_attn, "n_ubatch": d.n_ubatch, "n_gpu_layers": d.n_gpu_layers,
         "swa_cells": d.swa_cells}}
+
+
+def _ranks(advice: Advice) -> str:
+    """"2 × " when tensor-parallel ranks read their shares at once (the bound counts their bandwidth together)."""
+    tp = _argv_int(advice.launch, "--tensor-parallel-size", "--tp_size")
+    return f"{tp} × " if tp > 1 else ""
+
+
+def _argv_int(launch: Any, *names: str) -> int:
+    """A count the launch command sets (1 when it sets none): what the engine is really told."""
+    argv = list(launch.argv) if launch is not None else []
+    for i, word in enumerate(argv[:-1]):
+        if word in names and argv[i + 1].isdigit():
+            return int(argv[i + 1])
+    return 1
+
+
+def _distributed(launch: Any) -> str | None:
+    if launch is None or not launch.nodes:
+        return None
+    return "ray" if any(n.role == "ray-head" for n in launch.nodes) else "mp"
 
 
 def failure_to_json(error: SparkTuiError | None, kind: str, message: str, model: str | None,
@@ -166,7 +193,8 @@ def hardware_to_json(h: HardwareFacts) -> dict[str, Any]:
     return {
         "name": h.name, "gpu_name": h.gpu_name, "compute_capability": h.compute_capability,
         "unified_memory": h.unified_memory, "memory_bytes": h.memory_bytes, "bandwidth_gbps": h.bandwidth_gbps,
-        "gpus": h.gpus, "source": h.source, "profile": h.profile, "driver_version": h.driver_version,
+        "gpus": h.gpus, "nodes": h.nodes, "interconnect_gbps": h.interconnect_gbps,
+        "source": h.source, "profile": h.profile, "driver_version": h.driver_version,
         "cuda_version": h.cuda_version, "memory_used_bytes": h.memory_used_bytes,
         "host_memory_total_bytes": h.host_memory_total_bytes,
         "host_memory_available_bytes": h.host_memory_available_bytes,
@@ -218,7 +246,9 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False, know
         advice.engine_version_source, "")
     out = [
         f"{p(m.id, 'bold')}" + (f"  @{m.revision[:12]}" if m.revision and m.source == "hub" else ""),
-        f"Hardware {h.name}: {h.gpus}× {h.gpu_name or '?'}",
+        f"Hardware {h.name}: {h.gpus}× {h.gpu_name or '?'}" + (
+            f", {h.nodes} nodes" + (f" over {h.interconnect_gbps:g} GB/s" if h.interconnect_gbps else "")
+            if h.nodes > 1 else ""),
         f"         CC {h.compute_capability or '?'}, {_gib(h.memory_bytes)} "
         f"{'unified memory' if h.unified_memory else 'per GPU'}"
         + (f", {h.bandwidth_gbps:g} GB/s" if h.bandwidth_gbps else ""),
@@ -272,8 +302,14 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False, know
         out += [
             f"Speed    ≤ {perf.decode_tokens_per_s_bound:.0f} tok/s decode, one stream, "
             f"{perf.at_context_tokens}-token context",
-            f"         ({h.bandwidth_gbps:g} GB/s ÷ {_gib(perf.bytes_per_token)} read per token)",
+            f"         ({_ranks(advice)}{h.bandwidth_gbps:g} GB/s ÷ {_gib(perf.bytes_per_token)} read per token"
+            + (f"; {perf.interconnect_bytes_per_token / 1e6:.2f} MB per token over the network, its latency not "
+               "counted)" if perf.interconnect_bytes_per_token else ")"),
         ]
+    if advice.nodes_needed:
+        hint = (f"does not fit one {h.name}; fits on {advice.nodes_needed} with vLLM's multi-node engine: "
+                f"spark-tui check {m.id} --nodes {advice.nodes_needed}")
+        out += [p(line, "warning") for line in _wrap(hint, "Nodes    ", "         ")]
     if findings:
         out += ["", "Findings"]
         for f in findings:
@@ -288,7 +324,17 @@ def render_text(advice: Advice, color: bool = False, verbose: bool = False, know
                 out.append(f"      {p(ref.url, 'dim')}")
         if not verbose and any(f.severity == "info" for f in findings):
             out.append("  (details of INFO findings: --verbose, or spark-tui rules show ID)")
-    if advice.launch is not None:
+    if advice.launch is not None and advice.launch.nodes:
+        hosts = len({n.host for n in advice.launch.nodes})
+        out += ["", f"Launch (on {hosts} nodes, in this order)"]
+        for node in advice.launch.nodes:
+            out.append(f"  on {node.host} ({node.role}):")
+            for key, value in node.env.items():
+                out.append(f"    export {key}={value}")
+            out.append("    " + " \\\n      ".join(_argv_lines(list(node.argv))))
+        for note in advice.launch.notes:
+            out.append(f"  ({note})")
+    elif advice.launch is not None:
         out += ["", "Launch"]
         for key, value in advice.launch.env.items():
             out.append(f"  export {key}={value}")

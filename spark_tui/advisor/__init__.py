@@ -48,6 +48,7 @@ def rule_facts(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
         "compute_capability": hardware.compute_capability,
         "unified_memory": hardware.unified_memory,
         "gpus": hardware.gpus,
+        "nodes": hardware.nodes,
         "repo": model.id,
         "model_type": model.model_type,
         "architecture": model.architecture,
@@ -71,6 +72,8 @@ def rule_facts(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
         "params_total": model.params_total,
         "kv_cache_dtype": options.kv_cache_dtype,
         "tensor_parallel_size": options.tensor_parallel_size,
+        "pipeline_parallel_size": options.pipeline_parallel_size,
+        "distributed": options.distributed or "none",
         "gpu_memory_utilization": util,
         "gpu_memory_utilization_set": options.gpu_memory_utilization is not None,
         "max_model_len": memory.max_model_len if memory else options.max_model_len,
@@ -187,7 +190,8 @@ def advise(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rul
         v, f, _, _ = _assess(model, hardware, other, rules)
         summary.append(EngineVerdict(engine, v, *_counts(f)))
     mml = memory.max_model_len if memory else options.max_model_len
-    performance = decode_bound(model, hardware, options.tensor_parallel_size, mml, options.kv_cache_dtype)
+    performance = decode_bound(model, hardware, options.tensor_parallel_size, mml, options.kv_cache_dtype,
+                               options.pipeline_parallel_size)
     launch = replace(launch_plan(model, options, memory, findings),
                      bound_tokens_per_s=performance.decode_tokens_per_s_bound)
     return Advice(
@@ -204,6 +208,7 @@ def advise(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, rul
         unknowns=tuple(unknowns),
         engines=tuple(summary),
         gguf_fits=fits,
+        nodes_needed=nodes_needed(model, hardware, options, memory),
     )
 
 
@@ -245,6 +250,29 @@ def _gguf_variant(model: ModelFacts, hardware: HardwareFacts, options: PlanOptio
 def _budget(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions, context: int) -> int | None:
     plan = plan_llamacpp(model, hardware, replace(options, engine="llamacpp", max_model_len=context))
     return plan.budget_bytes if plan else None
+
+
+MAX_NODES = 4  # NVIDIA's playbooks join up to four Sparks (multi-sparks-through-switch)
+
+
+def nodes_needed(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions,
+                 memory: MemoryPlan | None) -> int | None:
+    """For a model that does not fit one machine with a known network to others (a Spark's CX-7): the fewest such
+    machines whose vLLM multi-node plan fits (tensor parallel across them, pipeline stages with several GPUs each),
+    up to MAX_NODES; None when it fits now, cannot be planned, or needs more."""
+    if memory is None or memory.fits is not False or hardware.nodes > 1 or not hardware.interconnect_gbps:
+        return None
+    if options.engine != "vllm" or options.tensor_parallel_size > 1:
+        return None
+    from spark_tui.advisor.multinode import choose_layout
+
+    for count in range(2, MAX_NODES + 1):
+        tp, pp, _ = choose_layout(model, count, hardware.gpus, "auto")
+        plan = plan_memory(model, replace(hardware, nodes=count),
+                           replace(options, tensor_parallel_size=tp, pipeline_parallel_size=pp))
+        if plan is not None and plan.fits:
+            return count
+    return None
 
 
 def _counts(findings: list[Finding]) -> tuple[int, int]:

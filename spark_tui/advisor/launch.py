@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spark_tui.advisor.types import LaunchPlan, MemoryPlan, PlanOptions, RuleSetting
+from spark_tui.advisor.types import LaunchPlan, MemoryPlan, NodeCommand, PlanOptions, RuleSetting
 from spark_tui.hub.facts import ModelFacts
 from spark_tui.rules import knobs
 from spark_tui.rules.evaluate import Finding
@@ -91,6 +91,8 @@ def vllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None
         argv += ["--gpu-memory-utilization", f"{options.gpu_memory_utilization:g}"]
     if options.tensor_parallel_size > 1:
         argv += ["--tensor-parallel-size", str(options.tensor_parallel_size)]
+    if options.pipeline_parallel_size > 1:
+        argv += ["--pipeline-parallel-size", str(options.pipeline_parallel_size)]
     if options.kv_cache_dtype != "auto":
         argv += ["--kv-cache-dtype", options.kv_cache_dtype]
     if options.max_num_batched_tokens:
@@ -105,8 +107,23 @@ def vllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None
     notes = []
     if memory is not None and memory.max_model_len_source == "reduced":
         notes.append(f"--max-model-len reduced from the model's {memory.model_max_context} to fit memory")
+    nodes: tuple[NodeCommand, ...] = ()
+    if options.cluster is not None and len(options.cluster.hosts) > 1:
+        from spark_tui.advisor.multinode import tp_problem, vllm_node_commands
+
+        mode = options.distributed or "mp"
+        nodes = vllm_node_commands(tuple(argv + flags), env, options.cluster, mode)
+        notes.append(f"across {len(options.cluster.hosts)} nodes with "
+                     + ("vLLM's own multi-node engine (--nnodes, no Ray)" if mode == "mp" else "a Ray cluster"))
+        if options.pipeline_parallel_size > 1:
+            problem = tp_problem(model, options.tensor_parallel_size * options.pipeline_parallel_size)
+            notes.append("a pipeline stage per node" + (f" ({model.id.rsplit('/', 1)[-1]}: {problem})" if problem
+                                                        else ""))
+        if not options.cluster.known:
+            notes.append("the node addresses are placeholders: define [cluster] (spark-tui cluster check) to fill "
+                         "them in")
     return LaunchPlan("vllm", tuple(argv + flags), env, tuple(notes) + _origin_notes(added) + dropped, added,
-                      **_where(model, options))
+                      **_where(model, options), nodes=nodes)
 
 
 def trtllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,

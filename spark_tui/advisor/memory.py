@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 from packaging.version import InvalidVersion, Version
 
@@ -220,6 +221,23 @@ def _group_size(model: ModelFacts) -> int:
     return large if large < 1.5 * small else small
 
 
+def pipeline_stage(model: ModelFacts, pp: int) -> ModelFacts:
+    """The largest of `pp` pipeline stages, as a model of its own: vLLM gives each stage num_layers // pp layers and
+    spreads the remainder one each (vllm/distributed/utils.py get_pp_indices), so the largest holds
+    ceil(layers / pp). Its weights are taken as the same share of the checkpoint (the embedding on the first stage
+    and the LM head on the last are not placed separately: an approximation for models with a large vocabulary)."""
+    layout = model.attention
+    if pp <= 1 or layout is None or not layout.num_layers:
+        return model
+    stage_layers = math.ceil(layout.num_layers / pp)
+    share = stage_layers / layout.num_layers
+    stage = replace(layout, num_layers=stage_layers, full_layers=math.ceil(layout.full_layers / pp),
+                    sliding_layers=math.ceil(layout.sliding_layers / pp),
+                    mamba_layers=math.ceil(layout.mamba_layers / pp))
+    return replace(model, attention=stage, num_layers=stage_layers,
+                   weights_bytes=math.ceil(model.weights_bytes * share) if model.weights_bytes else None)
+
+
 def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions) -> MemoryPlan | None:
     if hardware.memory_bytes is None or model.weights_bytes is None:
         return None
@@ -229,6 +247,11 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
     version = options.engine_version if options.engine == "vllm" else None
     total = hardware.memory_bytes
     assumptions: list[str] = []
+    if options.pipeline_parallel_size > 1:
+        # Per GPU, a pipeline stage is a model of a share of the layers: its weights and its KV cache.
+        model = pipeline_stage(model, options.pipeline_parallel_size)
+        assumptions.append(f"pipeline parallel over {options.pipeline_parallel_size} stages: the largest stage "
+                           f"holds {model.num_layers} layers and that share of the weights")
     if options.engine != "vllm":
         assumptions.append(f"memory for {options.engine} is estimated with vLLM's accounting (newest version)")
     if options.gpu_memory_utilization is not None:
@@ -257,7 +280,7 @@ def plan_memory(model: ModelFacts, hardware: HardwareFacts, options: PlanOptions
     layout = model.attention
     hidden = model.hidden_size or 4096
     activation = _activation_bytes(model, mnbt, seqs, hidden, tp, _version(version))
-    non_torch = _non_torch_bytes(tp)
+    non_torch = _non_torch_bytes(tp * options.pipeline_parallel_size)  # NCCL's buffers grow with the world size
     graphs_subtracted = _version(version) >= Version("0.21") and not options.enforce_eager
     cudagraph = _cudagraph_bytes(model) if graphs_subtracted else 0
     if not graphs_subtracted and not options.enforce_eager:

@@ -3,6 +3,13 @@
 Decode is memory-bandwidth bound: every generated token reads the active weights once plus the KV cache of
 the context so far. bound = bandwidth ÷ bytes read per token. Real engines reach roughly 60–80 % of it
 (llama.cpp's gpt-oss-120b on GB10: ≈59 tok/s measured).
+
+Across nodes the network joins in. Tensor parallel splits every layer over the ranks, so each reads 1/tp of the
+bytes at the same time, but each layer then all-reduces its attention and MLP outputs (Megatron-style: two per layer,
+one hidden-size vector per token); a ring all-reduce sends 2·(n−1)/n of the vector from each rank. Pipeline parallel
+runs the stages one after another for a single stream (no speed-up for one request) and hands one hidden-size vector
+per token from stage to stage. Only the bytes are counted, at the interconnect's bandwidth; the latency of each
+exchange is not, so across nodes the bound is looser still.
 """
 
 from __future__ import annotations
@@ -35,8 +42,25 @@ def _kv_read_bytes(model: ModelFacts, context: int, kv_cache_dtype: str) -> int:
     return per_layer * (layout.full_layers * context + layout.sliding_layers * sliding_ctx)
 
 
+ACTIVATION_BYTES = 2  # bf16 activations between ranks and stages
+
+
+def interconnect_bytes_per_token(model: ModelFacts, hardware: HardwareFacts, tp: int, pp: int) -> int:
+    """Bytes one node sends over the network per generated token (0 on one node)."""
+    if hardware.nodes <= 1 or not model.hidden_size:
+        return 0
+    vector = model.hidden_size * ACTIVATION_BYTES
+    tp_nodes = min(tp, hardware.nodes) if pp == 1 else max(1, hardware.nodes // pp)  # ranks of a layer on other nodes
+    all_reduce = 0
+    if tp_nodes > 1:
+        layers = model.num_layers or 0
+        all_reduce = int(2 * layers * vector * 2 * (tp_nodes - 1) / tp_nodes)
+    handoffs = (pp - 1) * vector if pp > 1 else 0
+    return all_reduce + handoffs
+
+
 def decode_bound(model: ModelFacts, hardware: HardwareFacts, tp: int, max_model_len: int | None,
-                 kv_cache_dtype: str = "auto") -> PerformanceBound:
+                 kv_cache_dtype: str = "auto", pp: int = 1) -> PerformanceBound:
     weights = active_weight_bytes(model)
     # No bound from a config with absurd values: the active share and the KV cache both come from it.
     if hardware.bandwidth_gbps is None or weights is None or model.problems:
@@ -46,5 +70,11 @@ def decode_bound(model: ModelFacts, hardware: HardwareFacts, tp: int, max_model_
     per_token = weights + _kv_read_bytes(model, context, kv_dtype)
     if per_token <= 0:  # nothing to read is no model at all: no bound rather than a division by zero
         return PerformanceBound(None, None, None, hardware.bandwidth_gbps)
-    bandwidth = hardware.bandwidth_gbps * 1e9 * max(1, tp)
-    return PerformanceBound(round(bandwidth / per_token, 1), per_token, context, hardware.bandwidth_gbps)
+    # Pipeline stages take turns on one stream: only tensor parallelism reads in parallel.
+    seconds = per_token / (hardware.bandwidth_gbps * 1e9 * max(1, tp))
+    network = interconnect_bytes_per_token(model, hardware, tp, pp)
+    if network and hardware.interconnect_gbps:
+        seconds += network / (hardware.interconnect_gbps * 1e9)
+    elif network:  # across nodes with no known network: no honest bound
+        return PerformanceBound(None, per_token, context, hardware.bandwidth_gbps, network)
+    return PerformanceBound(round(1 / seconds, 1), per_token, context, hardware.bandwidth_gbps, network or None)

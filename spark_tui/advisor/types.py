@@ -14,6 +14,21 @@ ENGINES = ("vllm", "trtllm", "llamacpp")
 
 
 @dataclass(frozen=True)
+class ClusterNodes:
+    """Where a multi-node launch runs: each node's SSH host name and its address on the fast interface (the head
+    first). Unknown addresses are placeholders the user (or `spark-tui cluster check`) fills in."""
+
+    hosts: tuple[str, ...]
+    addresses: tuple[str, ...]
+    interface: str | None = None
+
+    @property
+    def known(self) -> bool:
+        """Every address and the interface are real (not multinode.placeholder_nodes' stand-ins)."""
+        return self.interface not in (None, "CX7_IF") and not any(a.endswith("_IP") for a in self.addresses)
+
+
+@dataclass(frozen=True)
 class PlanOptions:
     """What the user asked for: engine, version and the launch options that shape memory."""
 
@@ -21,6 +36,9 @@ class PlanOptions:
     engine_version: str | None = None
     engine_version_source: str = "assumed"  # given, installed, assumed
     tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1  # across nodes: each stage holds a share of the layers
+    distributed: str | None = None  # across nodes: "mp" (vLLM's --nnodes, from 0.11.1) or "ray"; None: one node
+    cluster: ClusterNodes | None = None  # across nodes: where (hosts and their addresses on the fast interface)
     gpu_memory_utilization: float | None = None  # None: the engine's default (0.85 recommended on GB10)
     max_model_len: int | None = None  # None: the model's maximum, reduced to what fits
     kv_cache_dtype: str = "auto"
@@ -116,6 +134,20 @@ class PerformanceBound:
     bytes_per_token: int | None
     at_context_tokens: int | None
     bandwidth_gbps: float | None
+    interconnect_bytes_per_token: int | None = None  # across nodes: activations sent over the network per token
+
+
+@dataclass(frozen=True)
+class NodeCommand:
+    """One command on one node of a multi-node launch (a Ray head or worker, a headless vLLM, the server)."""
+
+    host: str
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    role: str  # "ray-head", "ray-worker", "worker" (vLLM --headless), "server"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "argv": list(self.argv), "env": dict(self.env), "role": self.role}
 
 
 @dataclass(frozen=True)
@@ -146,6 +178,8 @@ class LaunchPlan:
     runtime: str | None = None  # "local" | "container" once a runtime is chosen for the launch
     image: str | None = None  # the container image, for the container runtime
     bound_tokens_per_s: float | None = None  # the advisor's single-stream decode bound, for `bench`
+    # Across nodes: every node's commands in start order (engine cluster first, the server last); empty on one node.
+    nodes: tuple[NodeCommand, ...] = ()
 
     def command_line(self) -> str:
         import shlex
@@ -154,11 +188,22 @@ class LaunchPlan:
         cmd = shlex.join(self.argv)
         return f"{env} {cmd}" if env else cmd
 
+    def script(self) -> str:
+        """What to run: the command line, or across nodes every node's, in start order, each under a comment that
+        says where (what the app shows and copies)."""
+        if not self.nodes:
+            return self.command_line()
+        import shlex
+
+        return "\n".join(f"# on {n.host} ({n.role})\n" + " ".join([*(f"{k}={shlex.quote(v)}" for k, v in n.env.items()),
+                                                                   shlex.join(n.argv)]) for n in self.nodes)
+
     def to_json(self) -> dict[str, Any]:
         """Plain data for a server's record (what the record stores of the plan it was launched from)."""
         return {"engine": self.engine, "argv": list(self.argv), "env": dict(self.env), "notes": list(self.notes),
                 "model": self.model, "host": self.host, "port": self.port, "engine_version": self.engine_version,
-                "runtime": self.runtime, "image": self.image, "bound_tokens_per_s": self.bound_tokens_per_s}
+                "runtime": self.runtime, "image": self.image, "bound_tokens_per_s": self.bound_tokens_per_s,
+                "nodes": [n.to_json() for n in self.nodes]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LaunchPlan | None:
@@ -169,7 +214,10 @@ class LaunchPlan:
                        notes=tuple(str(n) for n in data.get("notes", ())), model=str(data.get("model", "")),
                        host=str(data["host"]), port=int(data["port"]), engine_version=data.get("engine_version"),
                        runtime=data.get("runtime"), image=data.get("image"),
-                       bound_tokens_per_s=data.get("bound_tokens_per_s"))
+                       bound_tokens_per_s=data.get("bound_tokens_per_s"),
+                       nodes=tuple(NodeCommand(str(n["host"]), tuple(str(a) for a in n["argv"]),
+                                               {str(k): str(v) for k, v in dict(n["env"]).items()}, str(n["role"]))
+                                   for n in data.get("nodes", ())))
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
         bound = plan.bound_tokens_per_s
@@ -207,3 +255,4 @@ class Advice:
     unknowns: tuple[str, ...] = ()
     engines: tuple[EngineVerdict, ...] = field(default=())
     gguf_fits: tuple[Any, ...] = ()  # advisor.gguf_fit.VariantFit for each GGUF variant, by llama.cpp's plan
+    nodes_needed: int | None = None  # does not fit one node, but this many (the smallest count planned) would

@@ -30,6 +30,7 @@ def from_profile(profile: HardwareProfile, host: HostMemory | None = None) -> Ha
         source="profile",
         profile=profile.id,
         recommended_gpu_memory_utilization=profile.recommended_gpu_memory_utilization,
+        interconnect_gbps=profile.interconnect_gbps,
     )
 
 
@@ -72,6 +73,7 @@ def describe_probe(probe: NvmlProbe, host: HostMemory | None, profiles: dict[str
         memory_used_bytes=used,
         recommended_gpu_memory_utilization=profile.recommended_gpu_memory_utilization if profile else None,
         notes=tuple(notes),
+        interconnect_gbps=profile.interconnect_gbps if profile else None,
     )
 
 

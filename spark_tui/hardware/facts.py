@@ -27,6 +27,8 @@ class HardwareFacts:
     memory_used_bytes: int | None = None
     recommended_gpu_memory_utilization: float | None = None
     notes: tuple[str, ...] = ()
+    nodes: int = 1  # machines like this one, planned together (vLLM's multi-node serving); `gpus` is per node
+    interconnect_gbps: float | None = None  # the network between the nodes, GB/s per node
 
     @property
     def cc_version(self) -> str | None:

@@ -25,6 +25,7 @@ class HardwareProfile:
     match: tuple[str, ...]
     recommended_gpu_memory_utilization: float | None
     memory_source: str
+    interconnect_gbps: float | None = None  # the network between two such machines, GB/s each way
 
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
@@ -33,6 +34,7 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "match": list, "recommended_gpu_memory_utilization": (int, float), "memory_source": str,
+    "interconnect_gbps": (int, float), "interconnect_source": str,
 }
 
 
@@ -74,6 +76,7 @@ def _parse_profiles(folder: Path) -> dict[str, HardwareProfile]:
                 match=tuple(body.get("match", [])),
                 recommended_gpu_memory_utilization=body.get("recommended_gpu_memory_utilization"),
                 memory_source=body.get("memory_source", ""),
+                interconnect_gbps=float(body["interconnect_gbps"]) if "interconnect_gbps" in body else None,
             )
     if problems:
         raise RulesError("The hardware profiles could not be loaded.", problems)

@@ -22,6 +22,7 @@ FACT_KINDS: dict[str, str] = {
     "compute_capability": "version",
     "unified_memory": "bool",
     "gpus": "number",
+    "nodes": "number",  # machines planned together (check --nodes N)
     # checkpoint
     "repo": "regex",
     "model_type": "str",
@@ -47,6 +48,8 @@ FACT_KINDS: dict[str, str] = {
     # the plan
     "kv_cache_dtype": "str",
     "tensor_parallel_size": "number",
+    "pipeline_parallel_size": "number",
+    "distributed": "str",  # across nodes: "mp" (vLLM's --nnodes) or "ray"; "none" on one node
     "gpu_memory_utilization": "number",
     "gpu_memory_utilization_set": "bool",
     "max_model_len": "number",
@@ -73,6 +76,7 @@ CLOSED_VALUES: dict[str, tuple[str, ...]] = {
     "formats": ("safetensors", "bin", "gguf"),
     "kv_cache_dtype": ("auto", "bfloat16", "float16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "int8"),  # cli.py
     "checkpoint_kv_cache_dtype": ("fp8", "int8"),
+    "distributed": ("none", "mp", "ray"),
 }
 # Open sets (new architectures appear every month): only a near miss of a name the code knows is a problem.
 KNOWN_VALUES: dict[str, tuple[str, ...]] = {

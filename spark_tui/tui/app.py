@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from typing import Any
 
 from textual import work
@@ -371,8 +372,16 @@ class SparkTuiApp(ServerWork, App[int]):
         engine = next((e for e in self.engines if e.name == self.engine), None)
         version = (engine.version or engine.newest_known) if engine else None
         source = "installed" if engine and engine.version else "assumed"
+        layout: dict[str, Any] = {}
+        if self.hardware.nodes > 1 and self.engine == "vllm" and row.facts is not None:
+            from spark_tui.advisor.multinode import choose_layout, choose_mode, placeholder_nodes
+
+            tp, pp, _ = choose_layout(row.facts, self.hardware.nodes, self.hardware.gpus, "auto")
+            layout = {"tensor_parallel_size": tp, "pipeline_parallel_size": pp, "distributed": choose_mode(version),
+                      "cluster": placeholder_nodes(self.hardware.nodes)}
         return PlanOptions(engine=self.engine, engine_version=version, engine_version_source=source,
-                           max_model_len=row.max_model_len, gpu_memory_utilization=row.gpu_memory_utilization)
+                           max_model_len=row.max_model_len, gpu_memory_utilization=row.gpu_memory_utilization,
+                           **layout)
 
     def advise_row(self, row: ModelRow) -> None:
         if row.facts is None:
@@ -428,7 +437,8 @@ class SparkTuiApp(ServerWork, App[int]):
                 if self.probe_done:
                     self.notify("No NVIDIA GPU here: planning for gb10.", title="Hardware")
         else:
-            self.hardware = from_profile(self.services.profiles[choice])
+            profile, _, count = choice.partition("*")  # "gb10*2": two of them, on vLLM's multi-node engine
+            self.hardware = replace(from_profile(self.services.profiles[profile]), nodes=int(count or 1))
         self.recompute(now=True)
 
     def set_engine(self, engine: str) -> None:

@@ -195,7 +195,8 @@ async def test_switch_hardware_profile(make_app):
         assert table_rows(app)["RedHatAI/Qwen3-8B-NVFP4"][1] == "OK"
         await pilot.press("h")
         await pilot.pause()
-        await pilot.press("down", "enter")  # the list opens on the current choice (gb10); next is h100
+        # The list opens on the current choice (gb10); then two and three Sparks joined; then h100.
+        await pilot.press("down", "down", "down", "enter")
         await pilot.pause()
         assert "Planning for h100" in text_of(app, "#machine")
         assert table_rows(app)["RedHatAI/Qwen3-8B-NVFP4"][1] == "CAUTION"  # Marlin fallback on Hopper
@@ -404,3 +405,25 @@ async def test_the_detail_says_why_before_the_memory_bar(make_app):
         reason = next(f.title for f in advice.findings if f.severity == "error")
         title = " ".join(text_of(app, "#title").split())
         assert "INCOMPATIBLE" in title and f"why: {' '.join(reason.split())}" in title
+
+
+async def test_two_sparks_from_the_hardware_picker_plan_vllm_across_nodes(make_app):
+    # h lists "gb10 ×2": the verdicts and the detail's command become vLLM's multi-node plan over CX-7.
+    from tests.tui.conftest import select_row, settle
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("h")
+        await pilot.pause()
+        options = app.screen.query_one("#hardware-list")
+        options.highlighted = options.get_option_index("gb10*2")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.hardware.nodes == 2
+        row = app.rows["nvidia/Llama-3.3-70B-Instruct-NVFP4"]
+        launch = row.advice.launch
+        assert [n.role for n in launch.nodes] == ["worker", "server"]
+        assert "--tensor-parallel-size" in launch.nodes[-1].argv and "--nnodes" in launch.nodes[-1].argv
+        await select_row(app, pilot, "nvidia/Llama-3.3-70B-Instruct-NVFP4")
+        assert "2 nodes over 25 GB/s" in str(app.screen.query_one("#machine").render())

@@ -31,6 +31,11 @@ class HardwareScreen(ModalScreen[str | None]):
             gib = profile.memory_bytes / 1024**3
             options.append(Option(f"{profile.id:13} {profile.title} · {gib:.0f} GiB · CC {profile.compute_capability}",
                                   id=profile.id))
+            if profile.interconnect_gbps:  # machines people join (Sparks over CX-7): vLLM's multi-node engine
+                for count in (2, 3):
+                    options.append(Option(f"{profile.id + f' ×{count}':13} {count} joined over "
+                                          f"{profile.interconnect_gbps:g} GB/s (vLLM multi-node)",
+                                          id=f"{profile.id}*{count}"))
         with Vertical(id="hardware-dialog"):
             yield Label("Plan for which hardware? (Enter picks, Esc cancels)")
             yield OptionList(*options, id="hardware-list")

@@ -152,7 +152,7 @@ class ModelScreen(Screen[None]):
         if advice is None or advice.launch is None:
             self.notify("Nothing to copy yet.", severity="warning")
             return
-        self.app.copy_to_clipboard(advice.launch.command_line())
+        self.app.copy_to_clipboard(advice.launch.script())
         self.notify("Launch command copied (OSC 52: works over SSH in most terminals).", title="Copied")
 
     def action_launch(self) -> None:
@@ -163,6 +163,10 @@ class ModelScreen(Screen[None]):
         advice = self.row.advice
         if advice is None or advice.launch is None:
             self.notify("There is no launch plan yet.", severity="warning")
+            return
+        if advice.launch.nodes:
+            self.notify("A plan across nodes is not launched from here yet: c copies every node's command, in the "
+                        "order to run them.", severity="warning")
             return
         open_launch_dialog(self.spark, self.row, advice.launch)
 
@@ -247,7 +251,7 @@ def launch_text(advice: Advice) -> Text:
     if advice.launch is None:
         return text
     text.append("Launch (c copies it)\n", style="bold")
-    text.append(advice.launch.command_line(), style="cyan")
+    text.append(advice.launch.script(), style="cyan")
     for note in advice.launch.notes:
         text.append(f"\n({note})", style="dim")
     text.append("\n")

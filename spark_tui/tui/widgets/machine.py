@@ -22,6 +22,9 @@ def machine_text(hardware: HardwareFacts, probed: HardwareFacts | None, probe_do
         text.append(f"Planning for {hardware.name}", style="bold")
         if hardware.gpus > 1:
             text.append(f" ×{hardware.gpus}")
+    if hardware.nodes > 1:
+        link = f"{hardware.interconnect_gbps:g} GB/s" if hardware.interconnect_gbps else "an unknown network"
+        text.append(f" · {hardware.nodes} nodes over {link} (vLLM multi-node)", style="bold")
     text.append(f" · CC {hardware.compute_capability or '?'}")
     total = hardware.memory_bytes
     if total:
