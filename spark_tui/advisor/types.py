@@ -124,6 +124,9 @@ class LaunchPlan:
     runtime: str | None = None  # "local" | "container" once a runtime is chosen for the launch
     image: str | None = None  # the container image, for the container runtime
     bound_tokens_per_s: float | None = None  # the advisor's single-stream decode bound, for `bench`
+    # Files the launch writes into the server's own folder (<state>/files/<name>/): {file name: text}. An argv word
+    # equal to a file name becomes that file's path (trtllm-serve's --extra_llm_api_options YAML).
+    files: dict[str, str] = field(default_factory=dict)
 
     def command_line(self) -> str:
         import shlex
@@ -136,7 +139,8 @@ class LaunchPlan:
         """Plain data for a server's record (what the record stores of the plan it was launched from)."""
         return {"engine": self.engine, "argv": list(self.argv), "env": dict(self.env), "notes": list(self.notes),
                 "model": self.model, "host": self.host, "port": self.port, "engine_version": self.engine_version,
-                "runtime": self.runtime, "image": self.image, "bound_tokens_per_s": self.bound_tokens_per_s}
+                "runtime": self.runtime, "image": self.image, "bound_tokens_per_s": self.bound_tokens_per_s,
+                "files": dict(self.files)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LaunchPlan | None:
@@ -147,7 +151,8 @@ class LaunchPlan:
                        notes=tuple(str(n) for n in data.get("notes", ())), model=str(data.get("model", "")),
                        host=str(data["host"]), port=int(data["port"]), engine_version=data.get("engine_version"),
                        runtime=data.get("runtime"), image=data.get("image"),
-                       bound_tokens_per_s=data.get("bound_tokens_per_s"))
+                       bound_tokens_per_s=data.get("bound_tokens_per_s"),
+                       files={str(k): str(v) for k, v in dict(data.get("files") or {}).items()})
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
         bound = plan.bound_tokens_per_s

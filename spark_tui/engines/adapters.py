@@ -57,5 +57,9 @@ def adapter_for(engine: str) -> EngineAdapter:
         from spark_tui.engines.vllm import VLLM
 
         return VLLM
+    if engine == "trtllm":
+        from spark_tui.engines.trtllm import TRTLLM
+
+        return TRTLLM
     raise UsageError(f"spark-tui launches and watches vLLM only for now, not {engine}.",
                      "Use --engine vllm (the default).")
