@@ -58,7 +58,7 @@ def test_real_startup_lines_give_the_kv_pool_not_the_profiling_cache():
     assert TRTLLM.progress(REAL_LOG) == "serving"
     assert TRTLLM.progress(REAL_LOG[:8]) == "KV cache 8224 tokens"
     assert TRTLLM.progress(REAL_LOG[:3]) == "loading weights (63.32 GB)"
-    assert startup_figures(REAL_LOG[:4] + ["torch.OutOfMemoryError: CUDA out of memory."])["outcome"] == "oom"
+    assert startup_figures([*REAL_LOG[:4], "torch.OutOfMemoryError: CUDA out of memory."])["outcome"] == "oom"
     assert startup_figures(REAL_LOG[:4])["outcome"] is None
 
 
@@ -74,7 +74,8 @@ def test_read_command_takes_both_spellings(text):
     with pytest.raises(UsageError, match="must be a number"):
         TRTLLM.read_command(plan, "trtllm-serve org/m --port x")
     moved = TRTLLM.with_port(read, 9100)
-    assert moved.port == 9100 and ("--port" in moved.argv and "9100" in moved.argv or "--port=9100" in moved.argv)
+    assert moved.port == 9100 and moved.argv.count("9001") == 0 and "--port=9001" not in moved.argv
+    assert ("9100" in moved.argv) != ("--port=9100" in moved.argv)  # rewritten where it stood, in its spelling
 
 
 def test_plan_by_release():
