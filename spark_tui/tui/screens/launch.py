@@ -64,6 +64,8 @@ class LaunchScreen(ModalScreen[LaunchPlan | None]):
             yield Static(Text(f"environment: {env}" if env else "environment: (nothing added)", style="dim"))
             for note in self.plan.notes:  # among them: which rule added which setting
                 yield Static(Text(f"({note})", style="dim"))
+            for file_name, content in self.plan.files.items():  # e.g. trtllm-serve's LLM-API options
+                yield Static(Text(f"writes {file_name} in the server's folder: {content.strip()}", style="dim"))
             if c.warning:
                 yield Static(Text(f"⚠ {c.warning}", style="bold yellow"), id="launch-warning")
             if c.note:
@@ -127,7 +129,8 @@ def open_launch_dialog(app: SparkTuiApp, row: ModelRow, plan: LaunchPlan, error:
     here = app.probed  # the launch happens on this machine, whatever profile the plan is for
     context = LaunchContext(verdict=advice.verdict if advice else "unknown", blocking=blocking,
                             warning=memory_pressure(here) if here is not None else None,
-                            runs_with=app.runtime_label, error=error, note=note)
+                            # the app finds the vLLM a launch would run; another engine's runtime is found at launch
+                            runs_with=app.runtime_label if plan.engine == "vllm" else None, error=error, note=note)
 
     def confirmed(chosen: LaunchPlan | None) -> None:
         if chosen is None:
