@@ -103,6 +103,14 @@ def _print_dry_run(plan: Any, runtime: Any, args: argparse.Namespace) -> int:
     # The key goes to the engine in its environment (VLLM_API_KEY, LLAMA_API_KEY): never in a command line.
     adapter = adapter_for(plan.engine)
     secret_names = [adapter.api_key_env] if args.api_key and adapter.api_key_env else []
+    if plan.files:  # written at launch into the server's own folder; a dry run writes nothing, it shows them
+        from spark_tui.engines import plan_files
+        from spark_tui.paths import state_dir
+
+        where = plan_files.folder(state_dir(), args.name or "NAME")
+        plan = plan_files.with_paths(plan, where)
+        for file_name, text in plan.files.items():
+            sys.stderr.write(f"spark-tui: note: the launch writes {where / file_name}:\n{text}")
     argv = adapter.command(plan, runtime, args.name or "NAME", secret_names)
     shown_env = dict(plan.env) if runtime is None or runtime.kind == "local" else {}
     for name in secret_names:
@@ -159,7 +167,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         j = s.to_json()
         uptime = "-" if j["uptime_s"] is None else f"{int(j['uptime_s'] // 60)}m{int(j['uptime_s'] % 60):02d}s"
         tps = "-" if j["generation_tokens_per_s"] is None else f"{j['generation_tokens_per_s']:.1f}"
-        run = "-" if j["requests_running"] is None else f"{j['requests_running']}/{j['requests_waiting']}"
+        run = "-" if j["requests_running"] is None else f"{j['requests_running']}/{_dash(j['requests_waiting'])}"
         kv = "-" if j["kv_cache_usage"] is None else f"{j['kv_cache_usage'] * 100:.0f}%"
         print(f"{s.record.name:28} {s.state:9} {s.record.port:>5} {uptime:>8} {tps:>9} {run:>8} {kv:>5}  "
               f"{s.record.model}")
@@ -174,7 +182,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 def _status_with_rates(supervisor: Any, record: Any, rules: list) -> Any:
     """A server's state, and for a ready one its metrics and tokens/s over the last minute of the shared history.
     With no recent sample to compare with, it samples again a second later (the only wait in `ps`)."""
-    from spark_tui.metrics.scrape import rates
+    from spark_tui.metrics.scrape import known_rates
 
     status = supervisor.observe(record, rules)
     if status.state != "ready":
@@ -185,8 +193,12 @@ def _status_with_rates(supervisor: Any, record: Any, rules: list) -> Any:
         history = supervisor.sample(record) or history
     if history:
         status.metrics = history[-1]
-        status.generation_tokens_per_s, status.prompt_tokens_per_s = rates(history, window_s=60.0)
+        status.generation_tokens_per_s, status.prompt_tokens_per_s = known_rates(history, window_s=60.0)
     return status
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

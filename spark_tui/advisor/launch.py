@@ -126,21 +126,75 @@ def vllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None
                       **_where(model, options), nodes=nodes)
 
 
+# trtllm-serve's options by release (tensorrt_llm/commands/serve.py, docs/source/release-notes.md): PyTorch became its
+# default backend in 1.0 (before, `--backend pytorch` chose it); a YAML of extra LLM-API options exists from 0.20.0
+# (`--extra_llm_api_options`); from 1.0 the PyTorch options are top-level LLM args (enable_iter_perf_stats,
+# moe_config); return_perf_metrics (which mounts /prometheus/metrics, PR #5785) is in 1.1.0rc5 (ai-dynamo/dynamo's
+# TensorRT-LLM metrics page) and every later release. An unknown version is taken as the newest (the default image).
+_TRT_NEEDS_BACKEND = "<1.0"
+_TRT_YAML = ">=0.20"
+_TRT_TOP_LEVEL_ARGS = ">=1.0"
+_TRT_PERF_METRICS = ">=1.1.0rc5"
+TRT_OPTIONS_FILE = "llm-api-options.yml"  # written into the server's own folder at launch (engines/plan_files.py)
+_TRT_MOE_RULE = "trtllm-sm12x-trtllmgen-moe"  # fires for a MoE on SM12x: the CUTLASS MoE backend is the one there
+
+
+def _trt_holds(spec: str, version: str | None, unknown: bool) -> bool:
+    from spark_tui.rules.evaluate import version_holds
+
+    if version is None:
+        return unknown
+    return version_holds(spec, version) is True
+
+
+def _trtllm_options(version: str | None, findings: list[Finding]) -> tuple[str, list[str]]:
+    """The extra LLM-API options YAML (empty when the version reads none of it) and a note per setting: iteration
+    stats for /metrics, Prometheus metrics, and the CUTLASS MoE backend on SM12x."""
+    if not _trt_holds(_TRT_YAML, version, True) or not _trt_holds(_TRT_TOP_LEVEL_ARGS, version, True):
+        return "", []
+    lines = ["enable_iter_perf_stats: true"]  # /metrics (and the Prometheus gauges) carry iteration stats only then
+    if _trt_holds(_TRT_PERF_METRICS, version, True):
+        lines.append("return_perf_metrics: true")  # mounts /prometheus/metrics: token counters, TTFT
+    notes = []
+    if any(f.rule == _TRT_MOE_RULE and f.severity != "error" for f in findings):
+        lines += ["moe_config:", "  backend: CUTLASS"]
+        notes.append(f"moe_config backend CUTLASS in the LLM-API options: rule {_TRT_MOE_RULE} (TRTLLM-Gen MoE has "
+                     "no SM12x kernels)")
+    return "\n".join(lines) + "\n", notes
+
+
 def trtllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,
                 findings: list[Finding]) -> LaunchPlan:
-    argv = ["trtllm-serve", model.id, "--backend", "pytorch", "--host", options.host, "--port", str(options.port)]
+    version = options.engine_version
+    argv = ["trtllm-serve", model.id]
+    if _trt_holds(_TRT_NEEDS_BACKEND, version, False):
+        argv += ["--backend", "pytorch"]  # before 1.0 the default was the TensorRT engine path
+    argv += ["--host", options.host, "--port", str(options.port)]
+    batch = memory.max_num_seqs if memory is not None else options.max_num_seqs
+    if batch:
+        argv += ["--max_batch_size", str(batch)]
     if memory is not None and memory.max_model_len:
         argv += ["--max_seq_len", str(memory.max_model_len)]
+    elif options.max_model_len:
+        argv += ["--max_seq_len", str(options.max_model_len)]
+    if options.max_num_batched_tokens:
+        argv += ["--max_num_tokens", str(options.max_num_batched_tokens)]
     if options.tensor_parallel_size > 1:
         argv += ["--tp_size", str(options.tensor_parallel_size)]
+    # TRT-LLM's own default is 0.9 of the memory free after its profiling peak; on unified memory (the plan's
+    # recommended utilization) 0.8, as NVIDIA's DGX Spark playbook sets for its larger models.
     argv += ["--kv_cache_free_gpu_memory_fraction", "0.8" if memory and memory.utilization_source == "recommended"
              else "0.9"]
     if options.trust_remote_code:
         argv.append("--trust_remote_code")
-    flags, env, added, dropped = _rule_additions("trtllm", argv, findings, options.engine_version)
-    notes = ("MoE on SM12x: pass --extra_llm_api_options with moe_config: {backend: CUTLASS}",) if model.moe else ()
-    return LaunchPlan("trtllm", tuple(argv + flags), env, notes + _origin_notes(added) + dropped, added,
-                      **_where(model, options))
+    yaml, yaml_notes = _trtllm_options(version, findings)
+    files = {}
+    if yaml:
+        argv += ["--extra_llm_api_options", TRT_OPTIONS_FILE]  # its path in the server's folder at launch
+        files[TRT_OPTIONS_FILE] = yaml
+    flags, env, added, dropped = _rule_additions("trtllm", argv, findings, version)
+    return LaunchPlan("trtllm", tuple(argv + flags), env, tuple(yaml_notes) + _origin_notes(added) + dropped, added,
+                      files=files, **_where(model, options))
 
 
 def llamacpp_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None,

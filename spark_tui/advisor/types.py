@@ -180,6 +180,9 @@ class LaunchPlan:
     bound_tokens_per_s: float | None = None  # the advisor's single-stream decode bound, for `bench`
     # Across nodes: every node's commands in start order (engine cluster first, the server last); empty on one node.
     nodes: tuple[NodeCommand, ...] = ()
+    # Files the launch writes into the server's own folder (<state>/files/<name>/): {file name: text}. An argv word
+    # equal to a file name becomes that file's path (trtllm-serve's --extra_llm_api_options YAML).
+    files: dict[str, str] = field(default_factory=dict)
 
     def command_line(self) -> str:
         import shlex
@@ -203,7 +206,7 @@ class LaunchPlan:
         return {"engine": self.engine, "argv": list(self.argv), "env": dict(self.env), "notes": list(self.notes),
                 "model": self.model, "host": self.host, "port": self.port, "engine_version": self.engine_version,
                 "runtime": self.runtime, "image": self.image, "bound_tokens_per_s": self.bound_tokens_per_s,
-                "nodes": [n.to_json() for n in self.nodes]}
+                "nodes": [n.to_json() for n in self.nodes], "files": dict(self.files)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LaunchPlan | None:
@@ -217,7 +220,8 @@ class LaunchPlan:
                        bound_tokens_per_s=data.get("bound_tokens_per_s"),
                        nodes=tuple(NodeCommand(str(n["host"]), tuple(str(a) for a in n["argv"]),
                                                {str(k): str(v) for k, v in dict(n["env"]).items()}, str(n["role"]))
-                                   for n in data.get("nodes", ())))
+                                   for n in data.get("nodes", ())),
+                       files={str(k): str(v) for k, v in dict(data.get("files") or {}).items()})
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
         bound = plan.bound_tokens_per_s

@@ -61,5 +61,9 @@ def adapter_for(engine: str) -> EngineAdapter:
         from spark_tui.engines.llamacpp import LLAMACPP
 
         return LLAMACPP
+    if engine == "trtllm":
+        from spark_tui.engines.trtllm import TRTLLM
+
+        return TRTLLM
     raise UsageError(f"spark-tui launches and watches vLLM only for now, not {engine}.",
                      "Use --engine vllm (the default).")

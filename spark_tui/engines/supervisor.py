@@ -97,6 +97,9 @@ class Supervisor:
             if api_key and adapter.api_key_env is None:
                 raise UsageError(f"{adapter.title} has no API key option, so a key cannot guard it.")
             secrets = {adapter.api_key_env: api_key} if api_key and adapter.api_key_env else {}
+            from spark_tui.engines import plan_files
+
+            plan = plan_files.write(self.root, name, plan)  # e.g. trtllm-serve's YAML, in the server's own folder
             argv = adapter.command(plan, runtime, name, list(secrets))
             in_container = runtime is not None and runtime.kind == "container"
             plan = replace(plan, runtime="container" if in_container else "local",

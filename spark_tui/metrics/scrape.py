@@ -12,10 +12,11 @@ from itertools import pairwise
 @dataclass(frozen=True)
 class MetricsSample:
     t: float
-    generation_tokens: float
-    prompt_tokens: float
-    requests_running: float
-    requests_waiting: float
+    # None: the engine does not report it (trtllm-serve before its token counters): never shown as a number
+    generation_tokens: float | None
+    prompt_tokens: float | None
+    requests_running: float | None
+    requests_waiting: float | None
     kv_cache_usage: float | None  # 0–1
     ttft_sum: float
     ttft_count: float
@@ -117,7 +118,8 @@ def _increase(values: list[float]) -> float:
 
 
 def rates(history: list[MetricsSample], window_s: float = 60.0) -> tuple[float, float]:
-    """(generation tokens/s, prompt tokens/s) over the last `window_s` seconds of samples."""
+    """(generation tokens/s, prompt tokens/s) over the last `window_s` seconds of samples (a counter the engine
+    does not report counts as 0: see known_rates)."""
     if len(history) < 2:
         return 0.0, 0.0
     newest = history[-1].t
@@ -127,5 +129,13 @@ def rates(history: list[MetricsSample], window_s: float = 60.0) -> tuple[float, 
     elapsed = recent[-1].t - recent[0].t
     if elapsed <= 0:
         return 0.0, 0.0
-    return (_increase([s.generation_tokens for s in recent]) / elapsed,
-            _increase([s.prompt_tokens for s in recent]) / elapsed)
+    return (_increase([s.generation_tokens or 0.0 for s in recent]) / elapsed,
+            _increase([s.prompt_tokens or 0.0 for s in recent]) / elapsed)
+
+
+def known_rates(history: list[MetricsSample], window_s: float = 60.0) -> tuple[float | None, float | None]:
+    """rates(), with None for a counter the newest sample lacks (the engine does not report it)."""
+    generation, prompt = rates(history, window_s)
+    newest = history[-1] if history else None
+    return (None if newest is None or newest.generation_tokens is None else generation,
+            None if newest is None or newest.prompt_tokens is None else prompt)

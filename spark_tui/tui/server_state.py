@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from spark_tui.engines.status import ServerStatus
 from spark_tui.metrics.gpu import GpuSample
-from spark_tui.metrics.scrape import MetricsSample, rates
+from spark_tui.metrics.scrape import MetricsSample, known_rates
 
 HISTORY_POINTS = 300  # five minutes at one sample a second
 
@@ -25,9 +25,11 @@ class ServerView:
         if not history or (self.samples and self.samples[-1].t >= history[-1].t):
             return
         self.samples.append(history[-1])
-        generation, prompt = rates(history, window_s=10.0)
-        self.generation_rate.append(generation)
-        self.prompt_rate.append(prompt)
+        generation, prompt = known_rates(history, window_s=10.0)
+        if generation is not None:  # an engine without token counters shows "—", never 0
+            self.generation_rate.append(generation)
+        if prompt is not None:
+            self.prompt_rate.append(prompt)
 
 
 @dataclass

@@ -5,6 +5,10 @@ the vLLM stand-in (fake_vllm.py) as if it were inside nvcr.io/nvidia/vllm. As wi
   FAKE_DOCKER_STATE=DIR            where containers are recorded (required)
   FAKE_DOCKER_IMAGES=a:1,b:2       the images docker "has"
   FAKE_DOCKER_VLLM_VERSION=0.15.1  VLLM_VERSION in the images' environment (unset: only `vllm --version` tells)
+  FAKE_DOCKER_TRTLLM_VERSION=1.3.0rc13  TRT_LLM_VERSION in the images' environment (docker/Dockerfile.multi sets it)
+
+`trtllm-serve …` runs fake_trtllm_serve.py; `--entrypoint python3 IMAGE -c "import tensorrt_llm; …"` prints the
+version banner and FAKE_TRTLLM_VERSION, as the release image's Python does.
 
 Every `run` records what the container got (argv, env, mounts, published port) in DIR/<name>.seen.json.
 """
@@ -22,8 +26,10 @@ import time
 from pathlib import Path
 
 FAKE_VLLM = Path(__file__).resolve().parent / "fake_vllm.py"
-# The program each image runs: llama.cpp's server images start llama-server (.devops/cuda.Dockerfile).
-STAND_INS = {"vllm": FAKE_VLLM, "llama-server": Path(__file__).resolve().parent / "fake_llama_server.py"}
+# The programs an image starts, by their first word (an image's `in_image` words, or its entrypoint: llama.cpp's
+# server images start llama-server, .devops/cuda.Dockerfile): the stand-in that plays each.
+PROGRAMS = {"vllm": FAKE_VLLM, "trtllm-serve": Path(__file__).resolve().parent / "fake_trtllm_serve.py",
+            "llama-server": Path(__file__).resolve().parent / "fake_llama_server.py"}
 ENTRYPOINTS = {"ghcr.io/ggml-org/llama.cpp:": "llama-server"}
 WITH_VALUE = {"--name", "--gpus", "--ipc", "--ulimit", "-p", "-v", "-e", "--entrypoint", "--format", "-t", "--shm-size"}
 
@@ -63,7 +69,7 @@ def run(args: list[str]) -> int:
         command = [e for prefix, e in ENTRYPOINTS.items() if image.startswith(prefix)] + command
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     for key in os.environ:  # the stand-in's own knobs reach the "container" as the test set them
-        if key.startswith(("FAKE_VLLM_", "FAKE_LLAMA_")):
+        if key.startswith(("FAKE_VLLM_", "FAKE_LLAMA_", "FAKE_TRTLLM_")):
             env[key] = os.environ[key]
     for item in options.get("-e", []):
         key, eq, value = item.partition("=")
@@ -71,9 +77,14 @@ def run(args: list[str]) -> int:
             env[key] = value
         elif key in os.environ:
             env[key] = os.environ[key]
-    if command[:1] != ["vllm"] and command[:1] != ["llama-server"]:
+    if command[:2] == ["python3", "-c"] and "tensorrt_llm" in command[2]:
+        version = os.environ.get("FAKE_TRTLLM_VERSION", "1.3.0rc13")
+        print(f"[TensorRT-LLM] TensorRT-LLM version: {version}\n{version}")
+        return 0
+    if command[:1] not in [[p] for p in PROGRAMS]:
         print(f"docker: exec: {command[:1]}: executable file not found", file=sys.stderr)
         return 127
+    program = PROGRAMS[command[0]]
     argv = command[1:]
     published = options.get("-p", [""])[0]
     if published and "--host" in argv:  # what -p publishes is where the server is reachable from the host
@@ -85,8 +96,7 @@ def run(args: list[str]) -> int:
             {"argv": command, "env": env, "mounts": options.get("-v", []), "publish": published}))
     argv = [_host_path(word, options.get("-v", [])) for word in argv]
     # The daemon's process, not the CLI's child: its own session.
-    container = subprocess.Popen([sys.executable, str(STAND_INS[command[0]]), *argv], env=env,
-                                 start_new_session=True)
+    container = subprocess.Popen([sys.executable, str(program), *argv], env=env, start_new_session=True)
     (state() / f"{name}.json").write_text(json.dumps({"pid": container.pid}))
 
     def forward(signum: int, _frame: object) -> None:  # docker run's --sig-proxy
@@ -156,6 +166,8 @@ def main(args: list[str]) -> int:
         env = ["PATH=/usr/local/bin:/usr/bin"]
         if os.environ.get("FAKE_DOCKER_VLLM_VERSION"):
             env.append(f"VLLM_VERSION={os.environ['FAKE_DOCKER_VLLM_VERSION']}")
+        if os.environ.get("FAKE_DOCKER_TRTLLM_VERSION"):
+            env.append(f"TRT_LLM_VERSION={os.environ['FAKE_DOCKER_TRTLLM_VERSION']}")
         image_id = "sha256:" + hashlib.sha256(image.encode()).hexdigest()
         print(json.dumps({"Id": image_id, "Config": {"Env": env, "Labels": {}}}))
         return 0

@@ -163,3 +163,28 @@ async def test_bench_shows_its_progress_until_the_result(hub):
         assert "benchmarking" not in str(app.screen.query_one("#server-detail").render())
         assert servers.calls == ["bench qwen"]
         assert any("tok/s per stream" in n.message for n in app._notifications)
+
+
+@dataclass
+class TrtllmWithoutCounters(FakeServers):
+    """A trtllm-serve whose release reports no token counters and whose iteration stats were empty (idle)."""
+
+    record: ServerRecord = field(default_factory=lambda: ServerRecord(
+        name="trt", model="org/qwen", engine="trtllm", argv=["trtllm-serve", "org/qwen"], env={}, pid=7, port=8124,
+        host="127.0.0.1", log="", started_at=1.0))
+
+    def sample(self, record) -> list[MetricsSample]:
+        self.polls += 1
+        return [MetricsSample(float(t), None, None, None, None, None, 0.0, 0, 0.0, 0) for t in range(self.polls)]
+
+
+async def test_what_an_engine_does_not_report_is_a_dash_never_zero(hub):
+    servers = TrtllmWithoutCounters()
+    app = SparkTuiApp(services(supervisor=servers, gpus=CountingGpus()), hardware="gb10")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("S")
+        await wait_for(pilot, lambda: "trt" in app.servers and len(app.servers["trt"].samples) >= 3)
+        cells = [str(c) for c in app.screen.query_one("#servers", DataTable).get_row("trt")]
+        assert cells[:3] == ["trt", "ready", "8124"] and cells[4:7] == ["—", "—", "—"], cells
+        assert not app.servers["trt"].generation_rate  # no 0 tok/s on the sparkline either

@@ -67,6 +67,8 @@ class LaunchScreen(ModalScreen[LaunchPlan | None]):
             yield Static(Text(f"environment: {env}" if env else "environment: (nothing added)", style="dim"))
             for note in self.plan.notes:  # among them: which rule added which setting
                 yield Static(Text(f"({note})", style="dim"))
+            for file_name, content in self.plan.files.items():  # e.g. trtllm-serve's LLM-API options
+                yield Static(Text(f"writes {file_name} in the server's folder: {content.strip()}", style="dim"))
             if c.warning:
                 yield Static(Text(f"⚠ {c.warning}", style="bold yellow"), id="launch-warning")
             if c.note:

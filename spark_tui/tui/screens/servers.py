@@ -18,6 +18,7 @@ from spark_tui.metrics.gpu import GpuSample
 from spark_tui.tui.server_state import ServerView
 
 if TYPE_CHECKING:
+    from spark_tui.metrics.scrape import MetricsSample
     from spark_tui.tui.app import SparkTuiApp
 
 STATE_STYLE = {"ready": "bold green", "starting": "yellow", "loading": "yellow", "failed": "bold red",
@@ -96,7 +97,7 @@ class ServersScreen(Screen[None]):
             m = view.samples[-1] if view.samples and s.state == "ready" else None
             state = self._state_word(view)
             cells = (name, Text(state, style=STATE_STYLE.get(state, "")), str(s.record.port),
-                     _uptime(s.uptime_s), gen, f"{m.requests_running:.0f}/{m.requests_waiting:.0f}" if m else "—",
+                     _uptime(s.uptime_s), gen, _requests(m),
                      f"{m.kv_cache_usage * 100:.0f}%" if m and m.kv_cache_usage is not None else "—", s.record.model)
             if same_rows:  # numbers change every second; rebuilding the table each time would cost CPU
                 shown = self._cells.get(name, {})
@@ -332,3 +333,10 @@ def kv_tokens_line(predicted: int, observed: int | None) -> str:
         return f"KV cache: {predicted:,} tokens predicted; vLLM's figure comes at start-up"
     error = (predicted - observed) / observed * 100 if observed else 0.0
     return f"KV cache: {predicted:,} tokens predicted, {observed:,} observed (plan {error:+.1f} %)"
+
+
+def _requests(m: MetricsSample | None) -> str:
+    """Running/waiting requests; "—" for what the engine does not report."""
+    if m is None or m.requests_running is None:
+        return "—"
+    return f"{m.requests_running:.0f}/" + ("—" if m.requests_waiting is None else f"{m.requests_waiting:.0f}")
