@@ -115,7 +115,7 @@ async def test_launch_from_the_app_watch_and_stop(fake_engine, tmp_path):
         assert next(iter(app.servers.values())).status.state == "stopped"
         await pilot.pause(0.3)
         detail = str(app.screen.query_one("#server-detail").render())
-        assert "stopped · no longer serving · was at http://127.0.0.1:" in detail, detail  # not "stopped · serving"
+        assert "stopped · vLLM 0.28.0 · no longer serving · was at http://127.0.0.1:" in detail, detail  # not "serving"
     assert fake_processes(tmp_path) == []
 
 

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static
 
+from spark_tui.engines.records import ServerRecord
 from spark_tui.engines.status import ENDED, STATES
 from spark_tui.metrics.gpu import GpuSample
 from spark_tui.tui.server_state import ServerView
@@ -262,6 +263,15 @@ def _uptime(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m" if minutes else f"{secs}s"
 
 
+def _engine_label(record: ServerRecord) -> str:
+    """Which engine serves it, and the version its launch was planned for: "llama-server 10573"."""
+    from spark_tui.engines.runtime import PROGRAMS
+
+    program = PROGRAMS.get(record.engine)
+    version = (record.plan or {}).get("engine_version")
+    return (program.title if program else record.engine) + (f" {version}" if isinstance(version, str) else "")
+
+
 def detail_text(view: ServerView, gpus: list[GpuSample], benching: tuple[int, int] | None = None,
                 state: str | None = None) -> Text:
     s = view.status
@@ -270,6 +280,7 @@ def detail_text(view: ServerView, gpus: list[GpuSample], benching: tuple[int, in
     text = Text(overflow="fold")
     text.append(f"{s.record.name}", style="bold")
     text.append(f"  {state}", style=STATE_STYLE.get(state, ""))
+    text.append(f" · {_engine_label(s.record)}")
     text.append(f" · {s.progress}")
     text.append(f" · was at {s.record.url}" if ended else f" · {s.record.url}")
     if s.exit_code is not None:
