@@ -4,7 +4,7 @@ An adapter turns a launch plan into the command a runtime runs, reads an edited 
 to ask the running server whether it is ready, what its log lines mean (start-up phases and figures) and which
 Prometheus names carry tokens, requests and KV use. The supervisor, `ps` and the app only talk to adapters; vLLM's
 specifics live in spark_tui/engines/vllm.py, and llama.cpp's `llama-server` and TensorRT-LLM's `trtllm-serve`
-get an adapter of the same shape."""
+have adapters of the same shape (engines/llamacpp.py, engines/trtllm.py)."""
 
 from __future__ import annotations
 
@@ -65,5 +65,5 @@ def adapter_for(engine: str) -> EngineAdapter:
         from spark_tui.engines.trtllm import TRTLLM
 
         return TRTLLM
-    raise UsageError(f"spark-tui launches and watches vLLM only for now, not {engine}.",
-                     "Use --engine vllm (the default).")
+    raise UsageError(f"spark-tui launches and watches vllm, llamacpp and trtllm, not {engine}.",
+                     "Use --engine vllm (the default), llamacpp or trtllm.")

@@ -43,8 +43,8 @@ def quant_label(row: ModelRow) -> str:
     label = {"nvfp4": "NVFP4", "nvfp4a16": "NVFP4-W4A16", "mxfp4": "MXFP4", "mixed": "mixed"}.get(q.scheme or "")
     if q.method in ("awq", "gptq"):
         return q.method.upper()
-    if q.method == "gguf":
-        return "GGUF"
+    if q.method == "gguf":  # the planned variant's quant type: GGUF Q4_K_M, GGUF MXFP4
+        return f"GGUF {q.scheme.upper()}" if q.scheme else "GGUF"
     if label:
         return label
     return (q.scheme or q.method or "?").upper()

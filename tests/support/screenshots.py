@@ -84,6 +84,60 @@ async def main() -> None:
     await shoot("hardware-120x40", (120, 40), hardware)
     await shoot("servers-120x40", (120, 40), servers)
     await shoot("downloads-120x40", (120, 40), downloads)
+    await gguf_on_llamacpp()
+
+
+async def gguf_on_llamacpp() -> None:
+    """A GGUF judged and launched on llama.cpp, for real: the llama-server stand-in (tests/support/
+    fake_llama_server.py) on PATH is the llama-server the app finds, launches and watches; the server is stopped at
+    the end."""
+    import shutil
+
+    from spark_tui.tui.app import SparkTuiApp
+    from tests.support.stand_ins import stand_in
+    from tests.tui.conftest import select_row, services, settle
+
+    work = Path(tempfile.gettempdir()) / "spark-tui-screenshots"  # a fixed path: the dialog shows it
+    shutil.rmtree(work, ignore_errors=True)
+    stand_in(work / "bin" / "llama-server", "fake_llama_server.py")
+    os.environ.update(PATH=f"{work / 'bin'}:{os.environ['PATH']}", SPARK_TUI_STATE_DIR=str(work / "state"),
+                      FAKE_LLAMA_DELAY="2")
+    model = "ggml-org/gpt-oss-120b-GGUF"
+    app = SparkTuiApp(services(), hardware="gb10")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        app.set_engine("llamacpp")
+        for _ in range(100):  # the app looks for each engine's runtime in a worker
+            await pilot.pause(0.05)
+            if "llamacpp" in app.runtime_labels:
+                break
+        await select_row(app, pilot, model)
+        app.save_screenshot(filename="gguf-main-120x40.svg", path=str(OUT))
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        app.save_screenshot(filename="gguf-model-120x40.svg", path=str(OUT))
+        await pilot.press("L")
+        await pilot.pause(0.3)
+        app.save_screenshot(filename="gguf-launch-120x40.svg", path=str(OUT))
+        await pilot.press("enter")
+        for _ in range(200):  # until llama-server answers /health
+            await pilot.pause(0.1)
+            if any(v.status.state == "ready" for v in app.servers.values()):
+                break
+        await pilot.press("b")  # bench it: tokens/s from its /metrics and against the bound
+        for _ in range(300):
+            await pilot.pause(0.1)
+            if any(v.status.bench for v in app.servers.values()):
+                break
+        await pilot.pause(2.5)
+        app.save_screenshot(filename="gguf-servers-120x40.svg", path=str(OUT))
+        await pilot.press("x", "y")  # stop it
+        for _ in range(100):
+            await pilot.pause(0.1)
+            if all(v.status.state == "stopped" for v in app.servers.values()):
+                break
+    for name in ("gguf-main", "gguf-model", "gguf-launch", "gguf-servers"):
+        print(OUT / f"{name}-120x40.svg")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def test_what_cannot_be_read_is_said(command, says):
 def test_engines_without_an_adapter_are_refused_in_one_sentence():
     with pytest.raises(UsageError) as caught:
         adapter_for("sglang")  # an engine with no adapter
-    assert "vLLM only for now" in caught.value.message
+    assert "vllm, llamacpp and trtllm, not" in caught.value.message
 
 
 def sample(t: float, generated: float) -> MetricsSample:
