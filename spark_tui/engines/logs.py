@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 RUN_MARKER = "--- spark-tui: "  # the line engines/control.py writes before each launch's output
 
@@ -48,11 +49,15 @@ def run_lines(path: Path, start: int = 0, keep: Callable[[str], bool] = lambda l
     return lines + [line for line in last if keep(line)]
 
 
-def diagnose(lines: list[str], rules: list | None) -> list[dict[str, str]]:
-    """Known issues whose log patterns appear in the log: rule, title, and the line that matched."""
+def diagnose(lines: list[str], rules: list | None, engine: str | None = None) -> list[dict[str, str]]:
+    """Known issues whose log patterns appear in the log: rule, title, and the line that matched. With `engine`, a
+    rule written for another engine is not asked: the same CUDA message ("no kernel image …") has another cause and
+    another fix in vLLM than in llama.cpp."""
     found: list[dict[str, str]] = []
     seen: set[str] = set()
     for rule in rules or []:
+        if engine is not None and not _for_engine(rule, engine):
+            continue
         for pattern in rule.log_patterns:
             regex = re.compile(pattern)
             line = next((ln for ln in reversed(lines) if regex.search(ln)), None)
@@ -60,6 +65,14 @@ def diagnose(lines: list[str], rules: list | None) -> list[dict[str, str]]:
                 seen.add(rule.id)
                 found.append({"rule": rule.id, "title": rule.generic_title, "line": line.strip()[:300]})
     return found
+
+
+def _for_engine(rule: Any, engine: str) -> bool:
+    wanted = (getattr(rule, "when", None) or {}).get("engine")
+    if wanted is None:
+        return True
+    names = wanted if isinstance(wanted, list) else [wanted]
+    return any(str(name).lower() == engine for name in names)
 
 
 def phase_of(phases: Sequence[tuple[re.Pattern[str], str]], lines: list[str]) -> str:

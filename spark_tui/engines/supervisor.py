@@ -202,7 +202,7 @@ class Supervisor:
         # line: they pushed start-up out of view within seconds). The log on disk keeps everything.
         lines = run_lines(Path(record.log), record.log_offset,
                           keep=lambda line: adapter is None or not adapter.our_request(line, record.host))
-        diagnosis = diagnose(lines, rules) if rules is not None else []
+        diagnosis = diagnose(lines, rules, record.engine) if rules is not None else []
         self._log_cache[record.name] = (key, lines, diagnosis)
         return lines, diagnosis
 

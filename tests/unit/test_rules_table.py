@@ -91,6 +91,8 @@ CASES: dict[str, tuple[dict, dict]] = {
     "vllm-gguf-only-repo": ({"formats": ["gguf"], "engine_version": "0.23.0"}, {"formats": ["gguf"]}),
     "vllm-gguf-plugin": ({"formats": ["gguf"]}, {"formats": ["safetensors", "gguf"]}),
     "llamacpp-needs-gguf": ({"engine": "llamacpp"}, {"engine": "llamacpp", "formats": ["gguf"]}),
+    "llamacpp-sm12x-no-kernel-image": ({**GB10, "engine": "llamacpp", "formats": ["gguf"]},
+                                       {"engine": "llamacpp", "formats": ["gguf"]}),
     "trtllm-gguf": ({**TRT, "formats": ["gguf"]}, {**TRT}),
     "quant-algo-without-method": ({"quant_problem": "algo-without-method"}, {"quant_problem": "unknown-method"}),
     "vllm-modelopt-unsupported-algo": ({"quant_method": "modelopt", "quant_scheme": ["w4a16-int"]},

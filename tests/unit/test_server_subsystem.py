@@ -198,3 +198,18 @@ def test_forget_takes_a_server_off_the_list_but_never_a_running_one(tmp_path):
     supervisor.forget("gone")
     assert [r.name for r in supervisor.records()] == ["live"]
     assert store.bench("gone") is None and store.log_path("gone").exists()  # the log stays on disk
+
+
+def test_a_log_line_is_explained_by_the_rules_of_its_own_engine():
+    # "no kernel image" has one cause and fix in vLLM (missing SM121 MoE kernels) and another in llama.cpp (a build
+    # without the GPU's architecture): each server's log is read with its engine's rules.
+    from spark_tui.engines.logs import diagnose
+    from spark_tui.rules import builtin_rule_paths, load_rules
+
+    rules = load_rules(builtin_rule_paths()).rules
+    line = ["CUDA error: no kernel image is available for execution on the device"]
+    assert [d["rule"] for d in diagnose(line, rules, "llamacpp")] == ["llamacpp-sm12x-no-kernel-image"]
+    assert "llamacpp-sm12x-no-kernel-image" not in [d["rule"] for d in diagnose(line, rules, "vllm")]
+    assert "vllm-sm121-missing-moe-kernels" in [d["rule"] for d in diagnose(line, rules, "vllm")]
+    dead = ["ERROR Worker proc VllmWorker-1 died unexpectedly (exit code: -9), shutting down executor."]
+    assert [d["rule"] for d in diagnose(dead, rules, "vllm")] == ["vllm-multinode-worker-died"]  # log-only: any engine
