@@ -8,8 +8,8 @@ import shlex
 import pytest
 
 from spark_tui.cluster.config import ClusterNode, parse_cluster
-from spark_tui.cluster.launch import (MARK, NodePart, NodeSample, read_address, read_left, read_sample, read_started,
-                                      start_script)
+from spark_tui.cluster import launch
+from spark_tui.cluster.launch import MARK, NodePart, NodeSample, start_script
 from spark_tui.engines.records import ServerRecord
 from spark_tui.engines.status import cluster_state
 from spark_tui.errors import UsageError
@@ -48,18 +48,18 @@ def test_ray_runs_from_beside_vllm():
 
 
 def test_answers_are_read_strictly():
-    assert read_started(f"noise\n{MARK}started 12 12 /s/worker-0.log\n").pid == 12
-    assert read_started(f"{MARK}started x 12 /s\n") is None
-    assert read_started(f"{MARK}container {'a' * 64}\n").container == "a" * 64
+    assert launch.read_started(f"noise\n{MARK}started 12 12 /s/worker-0.log\n").pid == 12
+    assert launch.read_started(f"{MARK}started x 12 /s\n") is None
+    assert launch.read_started(f"{MARK}container {'a' * 64}\n").container == "a" * 64
     ip = '[{"ifname":"lo","addr_info":[{"family":"inet","local":"10.0.0.2","prefixlen":24}]}]'
-    assert read_address(f"{MARK}ip\n{ip}\n") == "10.0.0.2"
-    assert read_address(f"{MARK}ip\nDevice \"x\" does not exist.\n") is None
-    assert read_left(f"{MARK}left\n0\n{MARK}end\n") == 0 and read_left("") is None
+    assert launch.read_address(f"{MARK}ip\n{ip}\n") == "10.0.0.2"
+    assert launch.read_address(f"{MARK}ip\nDevice \"x\" does not exist.\n") is None
+    assert launch.read_left(f"{MARK}left\n0\n{MARK}end\n") == 0 and launch.read_left("") is None
 
 
 def test_a_sample_is_read_into_memory_gpu_and_parts():
     sample = NodeSample("spark-b")
-    read_sample(sample, "\n".join([f"{MARK}reached", f"{MARK}meminfo", "MemTotal: 1000 kB", "MemAvailable: 600 kB",
+    launch.read_sample(sample, "\n".join([f"{MARK}reached", f"{MARK}meminfo", "MemTotal: 1000 kB", "MemAvailable: 600 kB",
                                    f"{MARK}gpu", "93", f"{MARK}part 0", "dead", "137", f"{MARK}part 1", "alive",
                                    f"{MARK}log", "line one", f"{MARK}marked", "3", f"{MARK}end"]))
     assert (sample.mem_total, sample.mem_available) == (1000 * 1024, 600 * 1024)
