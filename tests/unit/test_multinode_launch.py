@@ -7,8 +7,8 @@ import shlex
 
 import pytest
 
-from spark_tui.cluster.config import ClusterNode, parse_cluster
 from spark_tui.cluster import launch
+from spark_tui.cluster.config import ClusterNode, parse_cluster
 from spark_tui.cluster.launch import MARK, NodePart, NodeSample, start_script
 from spark_tui.engines.records import ServerRecord
 from spark_tui.engines.status import cluster_state
@@ -59,8 +59,8 @@ def test_answers_are_read_strictly():
 
 def test_a_sample_is_read_into_memory_gpu_and_parts():
     sample = NodeSample("spark-b")
-    launch.read_sample(sample, "\n".join([f"{MARK}reached", f"{MARK}meminfo", "MemTotal: 1000 kB", "MemAvailable: 600 kB",
-                                   f"{MARK}gpu", "93", f"{MARK}part 0", "dead", "137", f"{MARK}part 1", "alive",
+    launch.read_sample(sample, "\n".join([f"{MARK}reached", f"{MARK}meminfo", "MemTotal: 1000 kB",
+                                          "MemAvailable: 600 kB", f"{MARK}gpu", "93", f"{MARK}part 0", "dead", "137", f"{MARK}part 1", "alive",
                                    f"{MARK}log", "line one", f"{MARK}marked", "3", f"{MARK}end"]))
     assert (sample.mem_total, sample.mem_available) == (1000 * 1024, 600 * 1024)
     assert sample.gpu_utilization == pytest.approx(0.93)
