@@ -59,9 +59,10 @@ def test_answers_are_read_strictly():
 
 def test_a_sample_is_read_into_memory_gpu_and_parts():
     sample = NodeSample("spark-b")
-    launch.read_sample(sample, "\n".join([f"{MARK}reached", f"{MARK}meminfo", "MemTotal: 1000 kB",
-                                          "MemAvailable: 600 kB", f"{MARK}gpu", "93", f"{MARK}part 0", "dead", "137", f"{MARK}part 1", "alive",
-                                   f"{MARK}log", "line one", f"{MARK}marked", "3", f"{MARK}end"]))
+    answer = [f"{MARK}reached", f"{MARK}meminfo", "MemTotal: 1000 kB", "MemAvailable: 600 kB", f"{MARK}gpu", "93",
+              f"{MARK}part 0", "dead", "137", f"{MARK}part 1", "alive", f"{MARK}log", "line one", f"{MARK}marked", "3",
+              f"{MARK}end"]
+    launch.read_sample(sample, "\n".join(answer))
     assert (sample.mem_total, sample.mem_available) == (1000 * 1024, 600 * 1024)
     assert sample.gpu_utilization == pytest.approx(0.93)
     assert sample.parts == {0: (False, 137), 1: (True, None)}
