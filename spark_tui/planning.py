@@ -25,7 +25,8 @@ class AdviceRequest:
     nodes: int = 1  # machines like this one, planned together on vLLM's multi-node engine
     layout: str = "auto"  # across nodes: "tp" (tensor parallel over all GPUs), "pp" (a pipeline stage per node)
     distributed: str = "auto"  # across nodes: "mp" (vLLM's --nnodes), "ray", or auto (mp where the version has it)
-    cluster: tuple[tuple[str, ...], tuple[str, ...], str | None] | None = None  # hosts, addresses, interface
+    # hosts, addresses, interface; or a whole ClusterNodes (serve --nodes: ports and Ray options from [cluster])
+    cluster: tuple[tuple[str, ...], tuple[str, ...], str | None] | Any = None
     gpu_memory_utilization: float | None = None
     max_model_len: int | None = None
     kv_cache_dtype: str = "auto"
@@ -110,6 +111,11 @@ def _cluster(request: AdviceRequest, version: str) -> tuple[Any, str | None]:
         if not rayless(version):
             raise UsageError(f"vLLM {version} has no Ray-less multi-node mode (--nnodes came in 0.11.1).",
                              "Use --distributed ray, or a newer vLLM.")
+    if isinstance(request.cluster, ClusterNodes):
+        if len(request.cluster.hosts) < request.nodes:
+            raise UsageError(f"--nodes {request.nodes} needs that many nodes in [cluster]; it lists "
+                             f"{len(request.cluster.hosts)}.")
+        return request.cluster, mode
     if request.cluster is not None:
         hosts, addresses, interface = request.cluster
         if len(hosts) < request.nodes:

@@ -29,6 +29,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.name is not None:  # before anything is looked up: a bad name must never reach a path
         validate.server_name(args.name)
     port = _port(args.port_text, args.host)
+    if args.nodes > 1:
+        return _serve_nodes(args, port)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         sys.stderr.write(f"spark-tui: warning: listening on {args.host} without --api-key lets anyone who can "
                          "reach this machine use the server.\n")
@@ -59,6 +61,85 @@ def cmd_serve(args: argparse.Namespace) -> int:
     supervisor = Supervisor()
     record = supervisor.launch(plan, args.name, runtime=runtime,
                                api_key=args.api_key, prediction=prediction(advice, plan.argv))
+    print(f"{record.name} {record.url}")
+    if args.wait is None:
+        return 0
+    return _wait(supervisor, record, args.wait, rules.rules)
+
+
+def _serve_nodes(args: argparse.Namespace, port: int) -> int:
+    """serve --nodes N: vLLM's own multi-node engine on the [cluster] nodes over SSH (engines/multinode.py)."""
+    from spark_tui.advisor.types import ClusterNodes
+    from spark_tui.cli_requests import advice_request, report_rule_problems
+    from spark_tui.planning import advise_request, load_rules
+    from spark_tui.report import render_text
+    from spark_tui.settings import has_cluster_settings, load_cluster_settings
+
+    if args.engine != "vllm":
+        raise UsageError(f"Across nodes spark-tui launches vLLM's multi-node engine only, not {args.engine}.")
+    given = [flag for flag, value in (("--runtime", args.runtime), ("--image", args.image), ("--vllm", args.vllm),
+                                      ("--executable", args.executable), ("--api-key", args.api_key)) if value]
+    if given:
+        raise UsageError(f"{given[0]} is not taken with --nodes: each node's runtime, image and vllm come from "
+                         "[cluster].", "Set them in the settings file (README: Several Sparks).")
+    notes: list[str] = []
+    if not has_cluster_settings():
+        if not args.dry_run:
+            raise UsageError(f"serve --nodes {args.nodes} needs the nodes named in a [cluster] table of the settings "
+                             "file.", 'For example: [cluster] nodes = ["spark-a", "spark-b"], interface = '
+                             '"enp1s0f1np1" (README: Several Sparks).')
+        from spark_tui.advisor.multinode import INTERFACE_PLACEHOLDER
+        from spark_tui.cluster.config import ClusterConfig, ClusterNode
+
+        config = ClusterConfig(tuple(ClusterNode(f"node{i + 1}", None, INTERFACE_PLACEHOLDER, "local", "vllm", None)
+                                     for i in range(args.nodes)), None)
+        addresses = [f"NODE{i + 1}_IP" for i in range(args.nodes)]
+        notes.append("no [cluster] in the settings file: the hosts, addresses and interface are placeholders")
+        version = args.engine_version
+    else:
+        config = load_cluster_settings()  # every value validated before any ssh runs
+        if len(config.nodes) < args.nodes:
+            raise UsageError(f"--nodes {args.nodes} needs that many nodes in [cluster]; it lists "
+                             f"{len(config.nodes)}.")
+        from dataclasses import replace
+
+        from spark_tui.engines import multinode
+
+        config = replace(config, nodes=config.nodes[:args.nodes])
+        addresses = []
+        for i, (address, problem) in enumerate(multinode.ask_addresses(config, config.nodes)):
+            if problem is not None and not args.dry_run:
+                raise UsageError(f"Cannot launch across nodes: {problem}",
+                                 "Check the cluster first: spark-tui cluster check")
+            if problem is not None:
+                notes.append(f"{problem} (its address is a placeholder)")
+            addresses.append(address or f"NODE{i + 1}_IP")
+        version = args.engine_version
+        if version is None and not addresses[0].endswith("_IP"):
+            version = multinode.engine_version(config, config.head)  # the head's vLLM decides mp or Ray
+    nodes = ClusterNodes(tuple(n.host for n in config.nodes), tuple(addresses), config.head.interface,
+                         config.master_port, config.ray_port, tuple(n.ray_start_args for n in config.nodes))
+    rules = load_rules(args.rules)
+    report_rule_problems(rules)
+    advice = advise_request(advice_request(args, port=port, engine_version=version, cluster=nodes), rules)
+    if advice.verdict == "incompatible" and not args.force:
+        sys.stdout.write(render_text(advice))
+        raise SparkTuiError(f"{args.model} is incompatible here; not launching.",
+                            "Fix what the findings say, or pass --force to launch anyway.")
+    plan = advice.launch
+    if args.dry_run:
+        from spark_tui.engines import multinode
+
+        for host, role, argv in multinode.ssh_commands(config, plan, args.name or "NAME"):
+            print(f"# on {host} ({role})")
+            print(shlex.join(argv))
+        for note in [*notes, *plan.notes]:
+            sys.stderr.write(f"spark-tui: note: {note}\n")
+        return 0
+    from spark_tui.engines.supervisor import Supervisor
+
+    supervisor = Supervisor()
+    record = supervisor.launch_cluster(plan, config, args.name)
     print(f"{record.name} {record.url}")
     if args.wait is None:
         return 0
@@ -171,12 +252,23 @@ def cmd_ps(args: argparse.Namespace) -> int:
         kv = "-" if j["kv_cache_usage"] is None else f"{j['kv_cache_usage'] * 100:.0f}%"
         print(f"{s.record.name:28} {s.state:9} {s.record.port:>5} {uptime:>8} {tps:>9} {run:>8} {kv:>5}  "
               f"{s.record.model}")
+        for node in j["nodes"]:  # across nodes: one line per node command
+            print(f"{'':28} {_node_line(node)}")
         if s.state == "failed":
             known = "; ".join(f"[{d['rule']}] {d['title']}" for d in s.diagnosis[:2])
             print(f"{'':28} exit code {s.exit_code}; {known or 'see spark-tui logs ' + s.record.name}")
         elif s.state == "damaged":
             print(f"{'':28} pid {s.record.pid or 'unknown'}; {s.progress}")
     return 0
+
+
+def _node_line(node: dict[str, Any]) -> str:
+    """host, role, state, the node's free/total memory and GPU use ("-" where it is not known)."""
+    gib = 1024**3
+    avail, total = node["memory_available_bytes"], node["memory_total_bytes"]
+    memory = f"{avail / gib:.0f}/{total / gib:.0f} GiB free" if avail is not None and total is not None else "-"
+    gpu = "-" if node["gpu_utilization"] is None else f"{node['gpu_utilization'] * 100:.0f}%"
+    return f"{node['host']:16} {node['role']:10} {node['state']:11} mem {memory:16} gpu {gpu}"
 
 
 def _status_with_rates(supervisor: Any, record: Any, rules: list) -> Any:

@@ -114,6 +114,11 @@ def load_serve_settings() -> ServeSettings:
                          pick("docker", "SPARK_TUI_DOCKER"), others)
 
 
+def has_cluster_settings() -> bool:
+    """The settings file has a [cluster] table (whether it is valid is load_cluster_settings' to say)."""
+    return "cluster" in _read_settings()[1]
+
+
 def load_cluster_settings() -> ClusterConfig:
     """The `[cluster]` table, every value validated (one sentence naming the key for a bad one).
     SPARK_TUI_SSH_CONFIG overrides cluster.ssh_config (the file given to ssh -F)."""

@@ -21,6 +21,9 @@ class ClusterNodes:
     hosts: tuple[str, ...]
     addresses: tuple[str, ...]
     interface: str | None = None
+    master_port: int = 29501  # Ray-less: vLLM's --master-port (its default)
+    ray_port: int = 6379  # Ray: the head's GCS port (run_cluster.sh's)
+    ray_args: tuple[tuple[str, ...], ...] = ()  # Ray: each node's extra `ray start` options ([cluster] settings)
 
     @property
     def known(self) -> bool:

@@ -14,8 +14,12 @@ option smuggled into ssh (`-oProxyCommand=…`) or a word split by the remote sh
     ssh_config = "~/.ssh/config"      # optional: ssh -F FILE (SPARK_TUI_SSH_CONFIG)
     connect_timeout = 10              # seconds for ssh to connect (ssh -o ConnectTimeout)
     command_timeout = 120             # seconds for a whole remote call (vllm --version imports torch)
+    master_port = 29501               # serve --nodes, Ray-less: vLLM's --master-port on the head
+    ray_port = 6379                   # serve --nodes --distributed ray: the Ray head's GCS port
+    ray_start_args = ["--disable-usage-stats"]  # extra `ray start` options (--temp-dir=…, --num-gpus=1, ports)
 
-    [cluster.node.spark-b]            # optional per-node overrides: user, interface, runtime, image, vllm
+    [cluster.node.spark-b]            # optional per-node overrides: user, interface, runtime, image, vllm,
+                                      # ray_start_args (added to the shared ones)
     interface = "enP2p1s0f1np1"
 """
 
@@ -32,8 +36,8 @@ from spark_tui.errors import UsageError
 
 RUNTIMES = ("local", "container")
 _TOP_KEYS = ("nodes", "user", "interface", "runtime", "image", "vllm", "ssh_config", "connect_timeout",
-             "command_timeout", "node")
-_NODE_KEYS = ("user", "interface", "runtime", "image", "vllm")
+             "command_timeout", "master_port", "ray_port", "ray_start_args", "node")
+_NODE_KEYS = ("user", "interface", "runtime", "image", "vllm", "ray_start_args")
 
 # A Host alias or DNS name: letters, digits, '.', '_', '-', starting with a letter, digit or '_' (never '-': ssh
 # would read the word as an option). IPv6 literals are accepted separately, through ipaddress.
@@ -45,6 +49,8 @@ _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._
                     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[a-z0-9]+:[0-9a-fA-F]{32,})?$")
 # A path on the node (absolute, ~/…, or a command name): printable, no whitespace, no leading '-'.
 _REMOTE_PATH = re.compile(r"^[^\s\x00-\x1f\x7f-][^\s\x00-\x1f\x7f]{0,4095}$")
+# One `ray start` option as one word: --name or --name=value, the value printable without whitespace.
+_RAY_OPTION = re.compile(r"^--[a-z][a-z0-9-]{0,63}(?:=[^\s\x00-\x1f\x7f]{0,1024})?$")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class ClusterNode:
     runtime: str  # "local" | "container"
     vllm: str  # local: the executable on the node ("vllm": the node's PATH)
     image: str | None  # container: the image
+    ray_start_args: tuple[str, ...] = ()  # extra `ray start` options on this node
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class ClusterConfig:
     ssh_config: str | None  # ssh -F FILE (already expanded), None: ssh's own default
     connect_timeout: int = 10
     command_timeout: int = 120
+    master_port: int = 29501
+    ray_port: int = 6379
 
     @property
     def head(self) -> ClusterNode:
@@ -174,6 +183,26 @@ def _seconds(source: str, key: str, value: Any, default: int) -> int:
     return value
 
 
+def _ray_options(source: str, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise UsageError(f"In {source}, {key} must be a list of `ray start` options.",
+                         'For example: ray_start_args = ["--temp-dir=/scratch/ray", "--num-gpus=1"]')
+    for i, word in enumerate(value):
+        word = _string(source, f"{key}[{i}]", word)
+        if not _RAY_OPTION.match(word):
+            raise _bad(source, f"{key}[{i}]", word, "is not one `ray start` option (--name or --name=value, "
+                       "no spaces)")
+    return tuple(value)
+
+
+def _port(source: str, key: str, value: Any, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1024 <= value <= 65535:
+        raise _bad(source, key, value, "must be a port number from 1024 to 65535")
+    return value
+
+
 def parse_cluster(table: Any, source: str, ssh_config: str | None = None) -> ClusterConfig:
     """The validated cluster from the `[cluster]` table of `source` (a file name, for the sentences).
     `ssh_config` (SPARK_TUI_SSH_CONFIG) overrides cluster.ssh_config."""
@@ -202,6 +231,7 @@ def parse_cluster(table: Any, source: str, ssh_config: str | None = None) -> Clu
     runtime = _check_runtime(source, "cluster.runtime", table.get("runtime", "local"))
     image = _check_image(source, "cluster.image", table["image"]) if table.get("image") is not None else None
     vllm = _check_vllm(source, "cluster.vllm", table["vllm"]) if table.get("vllm") is not None else None
+    ray_args = _ray_options(source, "cluster.ray_start_args", table.get("ray_start_args", []))
 
     overrides = table.get("node", {})
     if not isinstance(overrides, dict):
@@ -232,8 +262,10 @@ def parse_cluster(table: Any, source: str, ssh_config: str | None = None) -> Clu
             raise UsageError(f"In {source}, node {host} runs vLLM in a container but no image is set.",
                              "Set cluster.image (e.g. \"nvcr.io/nvidia/vllm:26.05-py3\") or "
                              f"cluster.node.{host}.image.")
+        node_ray = ray_args + (_ray_options(source, prefix + "ray_start_args", extra["ray_start_args"])
+                               if "ray_start_args" in extra else ())
         built.append(ClusterNode(host, node_user, node_if, node_runtime, node_vllm or "vllm",
-                                 node_image if node_runtime == "container" else None))
+                                 node_image if node_runtime == "container" else None, node_ray))
 
     config_file = ssh_config or table.get("ssh_config")
     if config_file is not None:
@@ -242,4 +274,6 @@ def parse_cluster(table: Any, source: str, ssh_config: str | None = None) -> Clu
             raise _bad(source, "cluster.ssh_config", config_file, "is not a file name")
     return ClusterConfig(tuple(built), os.path.expanduser(config_file) if config_file else None,
                          _seconds(source, "cluster.connect_timeout", table.get("connect_timeout"), 10),
-                         _seconds(source, "cluster.command_timeout", table.get("command_timeout"), 120))
+                         _seconds(source, "cluster.command_timeout", table.get("command_timeout"), 120),
+                         _port(source, "cluster.master_port", table.get("master_port"), 29501),
+                         _port(source, "cluster.ray_port", table.get("ray_port"), 6379))

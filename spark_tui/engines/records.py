@@ -15,7 +15,8 @@ STATE_VERSION = 1
 FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "model": str, "engine": str, "argv": list, "env": dict, "pid": int, "port": int, "host": str, "log": str,
     "started_at": (int, float), "stopped": bool, "container": (str, type(None)), "docker": (str, type(None)),
-    "image": (str, type(None)), "external": bool, "plan": (dict, type(None)), "log_offset": int}
+    "image": (str, type(None)), "external": bool, "plan": (dict, type(None)), "log_offset": int,
+    "nodes": (list, type(None))}
 
 
 @dataclass
@@ -39,6 +40,9 @@ class ServerRecord:
     damaged: bool = False  # read from a damaged file: what could be recovered of it (pid 0 / port 0: unknown)
     plan: dict[str, Any] | None = None  # the launch plan it was started from (LaunchPlan.to_json); None: older
     log_offset: int = 0  # where this launch's lines start in its log (a log is kept across launches); 0: older
+    # Across nodes: every node command's processes or container, in start order (cluster/launch.py NodePart);
+    # None on one node. `pid` is then 0 (nothing of it runs here) and `log` a copy of the head server's log.
+    nodes: list[dict[str, Any]] | None = None
 
     @property
     def url(self) -> str:

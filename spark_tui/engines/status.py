@@ -33,6 +33,28 @@ def server_state(record: ServerRecord, running: bool, answering: bool, exit_code
     return ("starting" if progress == "starting" else "loading"), progress
 
 
+def cluster_state(record: ServerRecord, nodes: list[dict[str, Any]], answering: bool, server_exit: int | None,
+                  progress: str) -> tuple[str, str, list[str]]:
+    """(state, progress, reasons) of a server across nodes, from each node command's row (multinode.node_rows:
+    state running / exited / unreachable). It is failed when any node's part died or cannot be reached while the
+    head does not serve, with each such node as a reason; it never waits for a node that is gone."""
+    server = next((n for n in nodes if n["role"] == "server"), None)
+    running = [n for n in nodes if n["state"] == "running"]
+    down = [n for n in nodes if n["state"] != "running"]
+    reasons = [str(n["reason"]) for n in down if n.get("reason")]
+    if record.stopped and not running:
+        return "stopped", ended_progress(progress), []
+    if record.stopped:
+        return "failed", f"stopped, but {len(running)} part(s) still run: spark-tui stop {record.name}", reasons
+    if answering:
+        return "ready", progress, reasons
+    if server is None or server["state"] != "running" or down:
+        if server is not None and server["state"] == "exited" and server_exit == 0 and not running:
+            return "exited", ended_progress(progress), []
+        return "failed", reasons[0] if reasons else ended_progress(progress), reasons
+    return ("starting" if progress == "starting" else "loading"), progress, []
+
+
 def ended_progress(phase: str) -> str:
     """What an ended server's log phase means now: it no longer serves (it said `stopped · serving`)."""
     if phase == "serving":
@@ -56,6 +78,7 @@ class ServerStatus:
     last_lines: list[str] = field(default_factory=list)
     bench: dict[str, Any] | None = None  # the last `spark-tui bench` (or the app's b) result, with "at"
     kv_tokens: tuple[int | None, int | None] | None = None  # (predicted, observed) KV tokens of its launch
+    nodes: list[dict[str, Any]] = field(default_factory=list)  # across nodes: one row per node command
 
     def to_json(self) -> dict[str, Any]:
         m = self.metrics
@@ -79,6 +102,7 @@ class ServerStatus:
             "engine_version": plan.get("engine_version"),
             "runtime": None if record.external else ("container" if record.container else "local"),
             "bound_tokens_per_s": _round(plan.get("bound_tokens_per_s")),
+            "nodes": [dict(n) for n in self.nodes],
         }
 
 

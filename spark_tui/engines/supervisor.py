@@ -21,7 +21,7 @@ from spark_tui.engines.records import ServerRecord
 from spark_tui.engines.runtime import container_name
 from spark_tui.engines.status import ENDED, STATES, ServerStatus, server_state
 from spark_tui.engines.store import RecordStore
-from spark_tui.errors import StateWriteError, UsageError
+from spark_tui.errors import SparkTuiError, StateWriteError, UsageError
 from spark_tui.metrics.history import RateHistory
 from spark_tui.metrics.scrape import MetricsSample
 from spark_tui.paths import state_dir
@@ -66,10 +66,13 @@ class Supervisor:
         from spark_tui.engines.discovery import find_external
 
         records = records if records is not None else self.records()
-        # A server of ours in a container is not in our process group; its port tells it apart.
-        return find_external({r.pid for r in records}, {r.port for r in records if control.alive(r)})
+        # A server of ours in a container (or on several nodes) is not in our process group; its port tells it apart.
+        return find_external({r.pid for r in records},
+                             {r.port for r in records if control.alive(r) or (r.nodes and not r.stopped)})
 
     def running(self, record: ServerRecord) -> bool:
+        if record.nodes is not None:  # across nodes: until stopped, taken as running (its nodes are asked by observe)
+            return not record.stopped
         return control.running(record, self.store.marker(record.name))
 
     # --- launching ---
@@ -123,6 +126,44 @@ class Supervisor:
                 raise
         return record
 
+    def launch_cluster(self, plan: LaunchPlan, config: Any, name: str | None = None,
+                       prediction: dict[str, Any] | None = None) -> ServerRecord:
+        """Start a plan across nodes (plan.nodes, in order) over SSH with the [cluster] settings `config`; the record
+        holds every node's processes or container. Ready = the head server's /health and /v1/models."""
+        from spark_tui.engines import multinode
+
+        validate.port(plan.port)
+        if name is not None:
+            validate.server_name(name)
+        server = next(n for n in plan.nodes if n.role == "server")
+        head_address = server.env.get("VLLM_HOST_IP", server.host)
+        host = head_address if plan.host in ("0.0.0.0", "::", "") else plan.host
+        with self.store.locked(), self.store.writing():
+            records = {r.name: r for r, _ in self.store.read().values()}
+            name = name or _default_name(plan.model, plan.port, records)
+            if name in records and self.running(records[name]):
+                raise UsageError(f"A server named '{name}' is already running.", f"Stop it: spark-tui stop {name}")
+            claimed = next((r.name for r in records.values() if r.port == plan.port and r.host == host
+                            and self.running(r)), None)
+            if claimed:
+                raise UsageError(f"Port {plan.port} on {host} is already used by server '{claimed}'.",
+                                 "Pass --port N, or --port auto for the next free one.")
+            self.store.prepare(name)
+            log = self.store.log_path(name)
+            log.write_text("")  # the head server's log is copied here each time the nodes are looked at
+            record = ServerRecord(name=name, model=plan.model, engine=plan.engine, argv=list(server.argv),
+                                  env=dict(server.env), pid=0, port=plan.port, host=host, log=str(log),
+                                  started_at=time.time(), plan=plan.to_json(), nodes=[])
+            self.store.save(record)
+            self._note_launch(name, prediction, log, 0, record.started_at)
+            try:
+                multinode.start(config, record, plan, multinode.new_marker(name), lambda: self.store.save(record))
+            except SparkTuiError:
+                if not record.nodes:  # nothing of it runs anywhere: no record to keep
+                    self.store.forget(name)
+                raise
+        return record
+
     def _note_launch(self, name: str, prediction: dict[str, Any] | None, log: Path, offset: int, at: float) -> None:
         (self.root / "calibration" / "launches" / f"{name}.json").unlink(missing_ok=True)
         if prediction is not None:
@@ -144,6 +185,8 @@ class Supervisor:
         """Look at a server now: its processes, its log (how far start-up got, known issues), its health check
         (skipped when `answering`: the caller just had an answer from /metrics), its exit. Settles the launch's
         calibration once start-up is over. Never sleeps; metrics are `sample()`'s."""
+        if record.nodes is not None:  # across nodes: every node is asked over SSH (in parallel, with deadlines)
+            return self._observe_nodes(record, rules, answering)
         lines, diagnosis = self._log(record, rules)
         exit_info = self.store.exit_info(record.name)
         exit_code = exit_info.get("exit_code") if exit_info else None
@@ -154,6 +197,29 @@ class Supervisor:
         uptime = time.time() - record.started_at if running and not record.damaged else None
         status = ServerStatus(record, state, progress, uptime,
                               exit_code, diagnosis, last_lines=lines[-20:], bench=self.store.bench(record.name))
+        self._calibrate(status)
+        return status
+
+    def _observe_nodes(self, record: ServerRecord, rules: list | None, answering: bool) -> ServerStatus:
+        """A server across nodes: every node asked over SSH in parallel (each with its deadline), the head
+        server's log copied here, the state from every node's part."""
+        from spark_tui.engines import multinode
+        from spark_tui.engines.status import cluster_state
+
+        samples = multinode.sample(record)
+        multinode.mirror_log(record, samples)
+        rows = multinode.node_rows(record, samples)
+        lines, diagnosis = self._log(record, rules)
+        server = next((r for r in rows if r["role"] == "server"), None)
+        serving = server is not None and server["state"] == "running"
+        healthy = answering or (serving and not record.stopped and self._ready(record))
+        exit_code = server["exit_code"] if server is not None else None
+        state, progress, reasons = cluster_state(record, rows, healthy, exit_code, _progress(record, lines))
+        if state == "failed":
+            diagnosis = [*({"rule": "node-down", "title": why, "line": why} for why in reasons), *diagnosis]
+        uptime = time.time() - record.started_at if serving else None
+        status = ServerStatus(record, state, progress, uptime, exit_code, diagnosis, last_lines=lines[-20:],
+                              bench=self.store.bench(record.name), nodes=rows)
         self._calibrate(status)
         return status
 
@@ -255,6 +321,13 @@ class Supervisor:
                                      f"Stop it yourself if you mean to: kill {outsider.pid}")
                 raise UsageError(f"No server named '{name}'.", "List them with: spark-tui ps")
             record = records[name]
+            if record.nodes is not None:
+                from spark_tui.engines import multinode
+
+                multinode.end(record, timeout)  # raises (the record kept) when a node cannot be reached
+                record.stopped = True
+                self.store.save(record)
+                return self.observe(record)
             control.end(record, self.store.marker(name), timeout)
             if record.damaged:  # set aside for the user (not deleted); its server is gone, so ps forgets it
                 aside = self.store.set_aside(name)
@@ -274,7 +347,7 @@ class Supervisor:
             if name not in found:
                 raise UsageError(f"No server named '{name}'.", "List them with: spark-tui ps")
             record = self._recovered(*found[name])
-            if self.running(record) or (record.container and not record.stopped):
+            if self.running(record) or ((record.container or record.nodes is not None) and not record.stopped):
                 raise UsageError(f"{name} is still running; it stays on the list.", f"Stop it first: spark-tui stop "
                                  f"{name}")
             if record.damaged:  # kept for the user, as stop does

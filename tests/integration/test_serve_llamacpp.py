@@ -23,7 +23,7 @@ GB10 = ("--engine", "llamacpp", "--hardware", "gb10")
 PS_KEYS = {"name", "model", "engine", "state", "progress", "pid", "port", "url", "uptime_s",
            "generation_tokens_per_s", "prompt_tokens_per_s", "requests_running", "requests_waiting",
            "kv_cache_usage", "exit_code", "diagnosis", "log", "external", "bench", "kv_cache_tokens", "command",
-           "engine_version", "runtime", "bound_tokens_per_s"}
+           "engine_version", "runtime", "bound_tokens_per_s", "nodes"}
 
 
 def leftover(tmp_path: Path) -> list:
@@ -91,7 +91,7 @@ def test_launch_wait_ps_logs_bench_stop(cli, llama, tmp_path):
     # The build it reported (b10573 ≥ b9161) hides start-up figures below verbosity 4, so the launch asks for them.
     assert argv_seen(tmp_path)[-3:] == ["--metrics", "-lv", "4"]
     server = wait_state(cli, "gguf", ("ready",))
-    assert set(server) == PS_KEYS
+    assert set(server) == PS_KEYS and server["nodes"] == []  # one node: the same keys, an empty list
     assert (server["engine"], server["model"], server["runtime"], server["engine_version"]) == (
         "llamacpp", REPO, "local", "10573")
     assert server["requests_running"] == 0 and server["kv_cache_usage"] == 0.0  # /metrics and /slots answered

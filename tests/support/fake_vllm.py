@@ -15,6 +15,21 @@ real counters). Behaviour is set through environment variables:
                                cache (the ValueError, after the weights and KV figures), exit 1
   FAKE_VLLM_FAIL_OOM=1         "torch.OutOfMemoryError: CUDA out of memory" after the weights, exit 1
   FAKE_VLLM_ARGV_FILE=PATH     write the argv it received (JSON list, without the program) to PATH
+  FAKE_VLLM_RENDEZVOUS_S=60    across nodes: how long rank 0 waits for the other ranks (or for Ray's GPUs), and a
+                               headless rank for rank 0, before giving up (exit 1)
+
+Across nodes (engines/multinode.py), as vLLM's two multi-node engines behave:
+- Ray-less, `--nnodes N --node-rank R --master-addr A --master-port P [--headless]`: a real TCP rendezvous. Rank 0
+  listens on A:P and waits for the N-1 headless ranks (the waiting line is the stand-in's own words: vLLM's own
+  rank-0 text is not confirmed); a headless rank prints vLLM's "Launching vLLM (v%s) headless multiproc executor,
+  with head node address %s for torch.distributed process group." and connects (retrying until rank 0 listens).
+  When a rank's connection drops, rank 0 prints vLLM's "Worker proc VllmWorker-R died unexpectedly (exit code: …),
+  shutting down executor." (vllm/v1/executor/multiproc_executor.py) and exits 1; a rank whose head is gone exits 1.
+- Ray, `--distributed-executor-backend ray`: joins the running Ray cluster (ray.init(RAY_ADDRESS or "auto")) and
+  waits for tensor_parallel_size x pipeline_parallel_size GPUs in ray.cluster_resources(), printing vLLM's
+  "Waiting for creating a placement group of specs for %d seconds. …" (vllm/v1/executor/ray_utils.py) meanwhile;
+  then serves, and when a Ray node it started with dies (ray.nodes()) it prints vLLM's "RayWorkerProc rank=1 died
+  unexpectedly, shutting down executor." (vllm/v1/executor/ray_executor_v2.py) and exits 1.
 
 Run as: python tests/support/fake_vllm.py serve MODEL --host 127.0.0.1 --port 8000 [any vLLM flags]
 """
@@ -44,8 +59,11 @@ def _options(words: list[str]) -> dict[str, str]:
     import argparse
 
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    for name in ("--host", "--port", "--api-key", "--max-model-len"):
+    for name in ("--host", "--port", "--api-key", "--max-model-len", "--nnodes", "--node-rank", "--master-addr",
+                 "--master-port", "--distributed-executor-backend", "--tensor-parallel-size",
+                 "--pipeline-parallel-size"):
         parser.add_argument(name)
+    parser.add_argument("--headless", action="store_const", const="1")
     dashed = [w.split("=", 1)[0].replace("_", "-") + w[len(w.split("=", 1)[0]):] if w.startswith("--") else w
               for w in words]
     known, _ = parser.parse_known_args(dashed)
@@ -76,7 +94,16 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, shut_down)
 
-    log(f"vLLM API server version {os.environ.get('FAKE_VLLM_VERSION', '0.28.0')}")
+    version = os.environ.get("FAKE_VLLM_VERSION", "0.28.0")
+    patience = float(os.environ.get("FAKE_VLLM_RENDEZVOUS_S", "60"))
+    if int(options.get("--nnodes") or 1) > 1:
+        if options.get("--headless"):
+            return _headless_rank(options, version, patience)
+        _rank_zero(options, patience)
+    elif options.get("--distributed-executor-backend") == "ray":
+        _join_ray(options, patience)
+
+    log(f"vLLM API server version {version}")
     log(f"non-default args: {options}")
     log(f"Loading weights for {model}")
     time.sleep(delay / 2)
@@ -221,6 +248,129 @@ def main(argv: list[str]) -> int:
     log("Application startup complete.")
     server.serve_forever()
     return 0
+
+
+def _died(message: str) -> None:
+    """The executor shuts the whole server down when one rank dies (the HTTP thread with it)."""
+    print(f"ERROR {time.strftime('%m-%d %H:%M:%S')} [fake_vllm.py] {message}", flush=True)
+    os._exit(1)
+
+
+def _rank_zero(options: dict[str, str], patience: float) -> None:
+    """Listen on --master-addr:--master-port; return once every other rank is connected (each connection then
+    watched: its end is that rank's death)."""
+    import socket
+
+    nnodes = int(options["--nnodes"])
+    address, port = options.get("--master-addr") or "127.0.0.1", int(options.get("--master-port") or 29501)
+    listener = socket.create_server((address, port), reuse_port=False)
+    listener.settimeout(1.0)
+    log(f"[stand-in] waiting for {nnodes - 1} other node(s) at {address}:{port} (rank 0 of {nnodes})")
+    ranks: dict[int, socket.socket] = {}
+    deadline = time.monotonic() + patience
+    while len(ranks) < nnodes - 1:
+        if time.monotonic() > deadline:
+            missing = sorted(set(range(1, nnodes)) - set(ranks))
+            _died(f"[stand-in] node rank(s) {missing} did not join within {patience:g} s; not starting.")
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        conn.settimeout(10)
+        try:
+            rank = int(conn.recv(64).decode().strip() or "0")
+        except (OSError, ValueError):
+            conn.close()
+            continue
+        conn.settimeout(None)
+        ranks[rank] = conn
+        log(f"[stand-in] node rank {rank} joined")
+    listener.close()
+
+    def watch(rank: int, conn: socket.socket) -> None:
+        while True:
+            try:
+                data = conn.recv(64)
+            except OSError:
+                data = b""
+            if not data:
+                _died(f"Worker proc VllmWorker-{rank} died unexpectedly (exit code: None), shutting down executor.")
+
+    for rank, conn in ranks.items():
+        threading.Thread(target=watch, args=(rank, conn), daemon=True).start()
+
+
+def _headless_rank(options: dict[str, str], version: str, patience: float) -> int:
+    """A headless rank: join rank 0 and stay until stopped (or until rank 0 is gone)."""
+    import socket
+
+    address, port = options.get("--master-addr") or "127.0.0.1", int(options.get("--master-port") or 29501)
+    rank = int(options.get("--node-rank") or 1)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    log(f"Launching vLLM (v{version}) headless multiproc executor, with head node address {address} for "
+        "torch.distributed process group.")
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn = socket.create_connection((address, port), timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                _died(f"[stand-in] rank {rank}: the head at {address}:{port} did not answer within {patience:g} s.")
+            time.sleep(0.3)
+    conn.sendall(f"{rank}\n".encode())
+    conn.settimeout(None)
+    while True:
+        try:
+            data = conn.recv(64)
+        except OSError:
+            data = b""
+        if not data:
+            _died(f"[stand-in] rank {rank}: the head at {address} is gone; shutting down.")
+
+
+def _join_ray(options: dict[str, str], patience: float) -> None:
+    """Join the running Ray cluster and wait for the plan's GPUs; then watch its nodes."""
+    import logging
+
+    import ray
+
+    need = int(options.get("--tensor-parallel-size") or 1) * int(options.get("--pipeline-parallel-size") or 1)
+    ray.init(address=os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=False, logging_level=logging.ERROR,
+             configure_logging=False)
+    log(f"Connected to Ray cluster at {os.environ.get('RAY_ADDRESS') or 'auto'}")
+    specs = [{"GPU": 1.0}] * need
+    start = time.monotonic()
+    interval = float(os.environ.get("FAKE_VLLM_PG_WAIT_INTERVAL", "10"))
+    next_log = start + interval
+    while ray.cluster_resources().get("GPU", 0) < need:
+        now = time.monotonic()
+        if now - start > patience:
+            _died(f"Cannot provide a placement group of placement_group_specs={specs} within {patience:g} seconds. "
+                  "See `ray status` and `ray list nodes` to make sure the cluster has enough resources.")
+        if now >= next_log:
+            print(f"INFO {time.strftime('%m-%d %H:%M:%S')} [ray_utils.py] Waiting for creating a placement group of "
+                  f"specs for {int(now - start)} seconds. specs={specs}. Check `ray status` and `ray list nodes` to "
+                  "see if you have enough resources, and make sure the IP addresses used by ray cluster are the same "
+                  "as VLLM_HOST_IP environment variable specified in each node if you are running on a multi-node.",
+                  flush=True)
+            interval *= 2
+            next_log = now + interval
+        time.sleep(0.5)
+    alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+    log(f"[stand-in] placement group of {need} GPU(s) ready on {len(alive)} Ray node(s)")
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                now_alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+            except Exception:  # the head's GCS is gone: the cluster is
+                now_alive = set()
+            if alive - now_alive:
+                _died("RayWorkerProc rank=1 died unexpectedly, shutting down executor.")
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _the_rest_of_vllms_metrics(registry: CollectorRegistry, labels: dict[str, str]) -> None:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
 ACCEPTED_ENV = ("HF_HOME", "HF_HUB_CACHE", "XDG_CACHE_HOME", "FAKE_VLLM_VERSION", "NCCL_SOCKET_IFNAME",
-                "GLOO_SOCKET_IFNAME")
+                "GLOO_SOCKET_IFNAME", "SPARK_TUI_STATE_DIR", "FAKE_VLLM_OWNER", "FAKE_VLLM_RENDEZVOUS_S",
+                "FAKE_VLLM_DELAY")
 
 
 def sshd_path() -> str | None:

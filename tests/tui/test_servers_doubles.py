@@ -188,3 +188,39 @@ async def test_what_an_engine_does_not_report_is_a_dash_never_zero(hub):
         cells = [str(c) for c in app.screen.query_one("#servers", DataTable).get_row("trt")]
         assert cells[:3] == ["trt", "ready", "8124"] and cells[4:7] == ["—", "—", "—"], cells
         assert not app.servers["trt"].generation_rate  # no 0 tok/s on the sparkline either
+
+
+NODES = [
+    {"host": "spark-b", "role": "worker", "state": "running", "pid": 41, "container": None, "exit_code": None,
+     "memory_available_bytes": 100 * 2**30, "memory_total_bytes": 120 * 2**30, "gpu_utilization": 0.93,
+     "reason": None},
+    {"host": "spark-a", "role": "server", "state": "unreachable", "pid": 42, "container": None, "exit_code": None,
+     "memory_available_bytes": None, "memory_total_bytes": None, "gpu_utilization": None,
+     "reason": "node spark-a is unreachable"},
+]
+
+
+@dataclass
+class FakeClusterServers(FakeServers):
+    """One server across two nodes; it notes which thread asked for its state (the nodes are asked over SSH)."""
+
+    threads: set[str] = field(default_factory=set)
+
+    def observe(self, record, rules=None, answering=False) -> ServerStatus:
+        self.threads.add(threading.current_thread().name)
+        return ServerStatus(record, "failed", "node spark-a is unreachable", None, None, nodes=[dict(n) for n in NODES])
+
+
+async def test_a_server_across_nodes_shows_a_line_per_node_sampled_off_the_ui_thread(hub):
+    servers = FakeClusterServers()
+    servers.record.nodes = []  # a multi-node record (its parts are the double's business)
+    app = SparkTuiApp(services(supervisor=servers), hardware="gb10")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("S")
+        await wait_for(pilot, lambda: "qwen" in app.servers)
+        await pilot.pause(0.2)
+        detail = str(app.screen.query_one("#server-detail").render())
+        assert "node spark-b (worker) running · 100.0/120.0 GiB available · GPU 93%" in detail
+        assert "node spark-a (server) unreachable · memory n/a · GPU n/a" in detail
+        assert servers.threads and threading.main_thread().name not in servers.threads

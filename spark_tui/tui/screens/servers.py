@@ -309,6 +309,8 @@ def detail_text(view: ServerView, gpus: list[GpuSample], benching: tuple[int, in
         text.append(f" · {gpu.power_w:.0f} W" if gpu.power_w is not None else " · power n/a")
         text.append(f" · {gpu.temperature_c} °C" if gpu.temperature_c is not None else "")
         text.append(f" · {gpu.sm_clock_mhz} MHz\n" if gpu.sm_clock_mhz is not None else "\n")
+    for node in s.nodes:  # across nodes: every node's part (sampled over SSH in the app's polling thread)
+        text.append(node_line(node) + "\n", style="" if node["state"] == "running" else "bold red")
     if s.record.external:
         text.append("found listening; not started by spark-tui, so x leaves it alone\n", style="dim")
     if s.bench:
@@ -320,6 +322,15 @@ def detail_text(view: ServerView, gpus: list[GpuSample], benching: tuple[int, in
         text.append(f"[{item['rule']}] {item['title']}\n")
         text.append(f"  {item['line']}\n", style="dim")
     return text
+
+
+def node_line(node: dict) -> str:
+    """One node of a server across nodes: host, role, state, its memory and GPU use ("n/a" where not known)."""
+    avail, total = node.get("memory_available_bytes"), node.get("memory_total_bytes")
+    memory = f"{avail / GIB:.1f}/{total / GIB:.1f} GiB available" if avail is not None and total else "memory n/a"
+    gpu = node.get("gpu_utilization")
+    gpu_text = "GPU n/a" if gpu is None else f"GPU {gpu * 100:.0f}%"
+    return f"node {node['host']} ({node['role']}) {node['state']} · {memory} · {gpu_text}"
 
 
 def bench_line(bench: dict) -> str:
