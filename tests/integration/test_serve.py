@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.stand_ins import OWNER, own_processes, stand_in
+from tests.support.stand_ins import OWNER, PS_KEYS, own_processes, stand_in
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -42,7 +42,9 @@ def free_port() -> int:
 def ps(cli) -> list[dict]:
     r = cli("ps", "--json")
     assert r.code == 0, r.err
-    return json.loads(r.out)
+    servers = json.loads(r.out)
+    assert all(set(s) == PS_KEYS for s in servers)  # every engine's servers have these keys (the other tests too)
+    return servers
 
 
 def wait_state(cli, name: str, states: tuple[str, ...], timeout: float = 20) -> dict:

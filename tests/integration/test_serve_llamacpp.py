@@ -13,17 +13,13 @@ import pytest
 
 from tests.integration.test_serve import free_port, ps, wait_state
 from tests.support.gguf_files import qwen3_gguf
-from tests.support.stand_ins import OWNER, own_processes, stand_in
+from tests.support.stand_ins import OWNER, PS_KEYS, own_processes, stand_in
 
 REPO = "unsloth/Qwen3-8B-GGUF"  # a fixture repo: real GGUF headers, Q4_K_M and Q8_0 at their real sizes
 TINY = "spark-test/Qwen3-Tiny-GGUF"
 IMAGE = "ghcr.io/ggml-org/llama.cpp:server-cuda13"
 GB10 = ("--engine", "llamacpp", "--hardware", "gb10")
 # What `ps --json` says of every server (ServerStatus.to_json, as a vLLM server shows it).
-PS_KEYS = {"name", "model", "engine", "state", "progress", "pid", "port", "url", "uptime_s",
-           "generation_tokens_per_s", "prompt_tokens_per_s", "requests_running", "requests_waiting",
-           "kv_cache_usage", "exit_code", "diagnosis", "log", "external", "bench", "kv_cache_tokens", "command",
-           "engine_version", "runtime", "bound_tokens_per_s", "nodes"}
 
 
 def leftover(tmp_path: Path) -> list:

@@ -12,14 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_serve import free_port, ps, wait_state
-from tests.support.stand_ins import OWNER, own_processes, stand_in
+from tests.support.stand_ins import OWNER, PS_KEYS, own_processes, stand_in
 
 MODEL = "Qwen/Qwen3-8B"
 IMAGE = "nvcr.io/nvidia/tensorrt-llm/release:1.3.0rc13"
-VLLM_KEYS = {"name", "model", "engine", "state", "progress", "pid", "port", "url", "uptime_s",
-             "generation_tokens_per_s", "prompt_tokens_per_s", "requests_running", "requests_waiting",
-             "kv_cache_usage", "exit_code", "diagnosis", "log", "external", "bench", "kv_cache_tokens", "command",
-             "engine_version", "runtime", "bound_tokens_per_s"}
 
 
 def leftover(tmp_path: Path) -> list:
@@ -85,7 +81,7 @@ def test_launch_ready_ps_logs_bench_stop(cli, trtllm, tmp_path, monkeypatch):
     r = serve(cli, MODEL, "--executable", str(trtllm), "--port", str(port), "--name", "trt", "--wait", "30")
     assert r.code == 0, (r.out, r.err)
     server = wait_state(cli, "trt", ("ready",))
-    assert set(server) == VLLM_KEYS  # the same keys as a vLLM server's
+    assert set(server) == PS_KEYS  # the same keys as a vLLM server's
     assert server["engine"] == "trtllm" and server["runtime"] == "local" and server["url"] == f"http://127.0.0.1:{port}"
     assert server["engine_version"] == "1.3.0rc13"  # from the dist-info beside trtllm-serve
     assert server["command"][1:] == json.loads(received.read_text())  # what the server got, word for word

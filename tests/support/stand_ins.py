@@ -17,6 +17,12 @@ def stand_in(path: Path, script: str) -> Path:
     return path
 
 
+# What `ps --json` says of every server, whatever its engine (ServerStatus.to_json; `nodes` is [] on one node).
+PS_KEYS = {"name", "model", "engine", "state", "progress", "pid", "port", "url", "uptime_s",
+           "generation_tokens_per_s", "prompt_tokens_per_s", "requests_running", "requests_waiting",
+           "kv_cache_usage", "exit_code", "diagnosis", "log", "external", "bench", "kv_cache_tokens", "command",
+           "engine_version", "runtime", "bound_tokens_per_s", "nodes"}
+
 OWNER = "FAKE_VLLM_OWNER"  # set by a test (to its tmp dir); its stand-ins inherit it, a container's gets it too
 
 

@@ -427,3 +427,16 @@ async def test_two_sparks_from_the_hardware_picker_plan_vllm_across_nodes(make_a
         assert "--tensor-parallel-size" in launch.nodes[-1].argv and "--nnodes" in launch.nodes[-1].argv
         await select_row(app, pilot, "nvidia/Llama-3.3-70B-Instruct-NVFP4")
         assert "2 nodes over 25 GB/s" in str(app.screen.query_one("#machine").render())
+
+
+async def test_a_model_one_spark_cannot_hold_says_how_many_would(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        from tests.tui.conftest import select_row, settle
+
+        await settle(app, pilot)
+        await select_row(app, pilot, "nvidia/Llama-3.1-405B-Instruct-NVFP4")
+        await pilot.press("enter")
+        await pilot.pause()
+        shown = "\n".join(str(s.render()) for s in app.screen.query("Static"))
+        assert "Fits on 3 × gb10 with vLLM's multi-node engine (h: gb10 ×3)" in shown

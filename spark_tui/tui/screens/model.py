@@ -239,6 +239,9 @@ def memory_text(advice: Advice) -> Text:
         if plan.kv_cache_tokens and plan.max_model_len:
             text.append(f" · room for {plan.kv_cache_tokens / plan.max_model_len:.1f} requests of that length")
         text.append("\n")
+        if advice.nodes_needed:  # what one machine cannot hold, several joined over their network can
+            text.append(f"Fits on {advice.nodes_needed} × {advice.hardware.name} with vLLM's multi-node engine "
+                        f"(h: {advice.hardware.name} ×{advice.nodes_needed})\n", style="bold yellow")
     bound = advice.performance.decode_tokens_per_s_bound
     if bound is not None:
         text.append(f"Decode ≤ {bound:.0f} tok/s, one stream at {advice.performance.at_context_tokens} tokens "
