@@ -119,9 +119,11 @@ def vllm_plan(model: ModelFacts, options: PlanOptions, memory: MemoryPlan | None
             problem = tp_problem(model, options.tensor_parallel_size * options.pipeline_parallel_size)
             notes.append("a pipeline stage per node" + (f" ({model.id.rsplit('/', 1)[-1]}: {problem})" if problem
                                                         else ""))
-        if not options.cluster.known:
-            notes.append("the node addresses are placeholders: define [cluster] (spark-tui cluster check) to fill "
-                         "them in")
+        if not options.cluster.known and options.cluster.interface in (None, "CX7_IF"):
+            notes.append("the nodes are placeholders: define [cluster] (spark-tui cluster check) to fill them in")
+        elif not options.cluster.known:
+            notes.append(f"some node addresses are placeholders: each is read from the node's "
+                         f"{options.cluster.interface} when it answers over SSH (spark-tui cluster check)")
     return LaunchPlan("vllm", tuple(argv + flags), env, tuple(notes) + _origin_notes(added) + dropped, added,
                       **_where(model, options), nodes=nodes)
 
