@@ -57,3 +57,16 @@ def get_text(url: str, timeout: float = 1.0) -> tuple[int, str] | None:
                 _idle.setdefault(key, []).append(conn)
         return response.status, body
     return None
+
+
+def serves(url: str, model: str, headers: dict[str, str] | None = None) -> bool:
+    """The OpenAI-style readiness vLLM and trtllm-serve share: GET /health is 200 and GET /v1/models lists `model`."""
+    import httpx
+
+    try:
+        if client().get(url + "/health", timeout=1.0).status_code != 200:
+            return False
+        models = client().get(url + "/v1/models", timeout=1.0, headers=headers or {})
+        return models.status_code == 200 and any(m.get("id") == model for m in models.json().get("data", []))
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False

@@ -187,14 +187,10 @@ class LlamaServerAdapter:
         return replace(plan, argv=tuple(argv), model=model, host=host, port=port)
 
     def with_port(self, plan: LaunchPlan, port: int) -> LaunchPlan:
-        argv = list(plan.argv)
-        for i, word in enumerate(argv[:-1]):
-            if word == "--port":
-                argv[i + 1] = str(port)
-                break
-        else:
-            argv += ["--port", str(port)]
-        return replace(plan, argv=tuple(argv), port=port)
+        from spark_tui.engines.options import with_option
+
+        # llama-server refuses --port=N: only `--port N` is rewritten (or added).
+        return replace(plan, argv=with_option(plan.argv, "--port", str(port), equals=False), port=port)
 
     def ready(self, url: str, model: str, api_key: str | None) -> bool:
         """/health: 503 "Loading model" while loading, 200 once the model is loaded (public: no key)."""

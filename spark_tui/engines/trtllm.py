@@ -103,30 +103,14 @@ class TrtllmAdapter:
         return replace(plan, argv=tuple(argv), model=words[0], host=host, port=port)
 
     def with_port(self, plan: LaunchPlan, port: int) -> LaunchPlan:
-        argv = list(plan.argv)
-        for i, word in enumerate(argv):
-            if word == "--port" and i + 1 < len(argv):
-                argv[i + 1] = str(port)
-                break
-            if word.startswith("--port="):
-                argv[i] = f"--port={port}"
-                break
-        else:
-            argv += ["--port", str(port)]
-        return replace(plan, argv=tuple(argv), port=port)
+        from spark_tui.engines.options import with_option
+
+        return replace(plan, argv=with_option(plan.argv, "--port", str(port)), port=port)
 
     def ready(self, url: str, model: str, api_key: str | None) -> bool:
-        import httpx
+        from spark_tui.engines.http import serves
 
-        from spark_tui.engines.http import client
-
-        try:
-            if client().get(url + "/health", timeout=1.0).status_code != 200:
-                return False
-            models = client().get(url + "/v1/models", timeout=1.0)
-            return models.status_code == 200 and any(m.get("id") == model for m in models.json().get("data", []))
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return False
+        return serves(url, model)  # trtllm-serve takes no API key
 
     def scrape(self, url: str, api_key: str | None) -> MetricsSample | None:
         return scrape(url, self.metric_names)

@@ -93,32 +93,15 @@ class VllmAdapter:
 
     def with_port(self, plan: LaunchPlan, port: int) -> LaunchPlan:
         """The plan listening on another port (its --port rewritten wherever it stands, or added)."""
-        argv = list(plan.argv)
-        for i, word in enumerate(argv):
-            if _dashed(word) == "--port" and i + 1 < len(argv):
-                argv[i + 1] = str(port)
-                break
-            if _dashed(word).startswith("--port="):
-                argv[i] = f"--port={port}"
-                break
-        else:
-            argv += ["--port", str(port)]
-        return replace(plan, argv=tuple(argv), port=port)
+        from spark_tui.engines.options import with_option
+
+        return replace(plan, argv=with_option(plan.argv, "--port", str(port), _dashed), port=port)
 
     def ready(self, url: str, model: str, api_key: str | None) -> bool:
-        import httpx
+        from spark_tui.engines.http import serves
 
-        from spark_tui.engines.http import client
-
-        try:
-            health = client().get(url + "/health", timeout=1.0)
-            if health.status_code != 200:
-                return False
-            headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}  # vLLM guards /v1 when given a key
-            models = client().get(url + "/v1/models", timeout=1.0, headers=headers)
-            return models.status_code == 200 and any(m.get("id") == model for m in models.json().get("data", []))
-        except (httpx.HTTPError, ValueError, AttributeError):
-            return False
+        # vLLM guards /v1 when given a key (not /health).
+        return serves(url, model, {"Authorization": f"Bearer {api_key}"} if api_key else None)
 
     def scrape(self, url: str, api_key: str | None) -> MetricsSample | None:
         return scrape(url, self.metric_names)  # Prometheus text at /metrics, which vLLM's key does not guard
