@@ -9,13 +9,12 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.sshd import SshServer, free_port, sshd_path
+from tests.support.sshd import SshServer, free_port, sshd_fixture, sshd_path
 from tests.support.stand_ins import stand_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,11 +25,7 @@ pytestmark = pytest.mark.skipif(sshd_path() is None,
                                 reason="no sshd on this machine (apt-get install openssh-server; .ci/run does)")
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    server = SshServer(tmp_path_factory.mktemp("sshd")).start()
-    yield server
-    server.stop()
+sshd = pytest.fixture(scope="module")(sshd_fixture)  # one real sshd for the module
 
 
 def put_model(hf_home: Path, shards: int = 2, missing_blob: int | None = None) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.test_serve import free_port, ps, wait_state
 from tests.support.gguf_files import qwen3_gguf
-from tests.support.stand_ins import OWNER, PS_KEYS, own_processes, stand_in
+from tests.support.stand_ins import OWNER, PS_KEYS, fake_docker, own_processes, stand_in
 
 REPO = "unsloth/Qwen3-8B-GGUF"  # a fixture repo: real GGUF headers, Q4_K_M and Q8_0 at their real sizes
 TINY = "spark-test/Qwen3-Tiny-GGUF"
@@ -41,11 +41,7 @@ def llama(tmp_path, monkeypatch, hub):
 
 @pytest.fixture
 def docker(tmp_path, monkeypatch, llama):
-    exe = stand_in(tmp_path / "dockerbin" / "docker", "fake_docker.py")
-    monkeypatch.setenv("SPARK_TUI_DOCKER", str(exe))
-    monkeypatch.setenv("FAKE_DOCKER_STATE", str(tmp_path / "docker"))
-    monkeypatch.setenv("FAKE_DOCKER_IMAGES", f"ubuntu:24.04,{IMAGE}")
-    return exe
+    return fake_docker(tmp_path, monkeypatch, IMAGE)
 
 
 def argv_seen(tmp_path: Path) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.sshd import SshServer, free_port, sshd_path
+from tests.support.sshd import SshServer, free_port, sshd_fixture, sshd_path
 from tests.support.stand_ins import OWNER, stand_in
 
 MODEL = "RedHatAI/Qwen3-8B-NVFP4"
@@ -29,11 +29,7 @@ pytestmark = pytest.mark.skipif(sshd_path() is None or shutil.which("setsid") is
                                 reason="no sshd or setsid on this machine (apt-get install openssh-server)")
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    server = SshServer(tmp_path_factory.mktemp("sshd")).start()
-    yield server
-    server.stop()
+sshd = pytest.fixture(scope="module")(sshd_fixture)  # one real sshd for the module
 
 
 def owned(owner: str) -> list[psutil.Process]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_serve import free_port, ps, wait_state
-from tests.support.stand_ins import OWNER, PS_KEYS, own_processes, stand_in
+from tests.support.stand_ins import OWNER, PS_KEYS, fake_docker, own_processes, stand_in
 
 MODEL = "Qwen/Qwen3-8B"
 IMAGE = "nvcr.io/nvidia/tensorrt-llm/release:1.3.0rc13"
@@ -44,11 +44,7 @@ def trtllm(tmp_path, monkeypatch, hub):
 
 @pytest.fixture
 def docker(trtllm, tmp_path, monkeypatch):
-    exe = stand_in(tmp_path / "dockerbin" / "docker", "fake_docker.py")
-    monkeypatch.setenv("SPARK_TUI_DOCKER", str(exe))
-    monkeypatch.setenv("FAKE_DOCKER_STATE", str(tmp_path / "docker"))
-    monkeypatch.setenv("FAKE_DOCKER_IMAGES", f"ubuntu:24.04,{IMAGE}")
-    return exe
+    return fake_docker(tmp_path, monkeypatch, IMAGE)
 
 
 def serve(cli, *args: str, env: dict | None = None):

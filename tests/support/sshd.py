@@ -21,7 +21,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 SSHD = "/usr/sbin/sshd"
 ACCEPTED_ENV = ("HF_HOME", "HF_HUB_CACHE", "XDG_CACHE_HOME", "FAKE_VLLM_VERSION", "NCCL_SOCKET_IFNAME",
@@ -130,3 +132,10 @@ class SshServer:
         if env:
             lines.append("  SetEnv " + " ".join(f"{k}={v}" for k, v in env.items()))
         return "\n".join(lines) + "\n"
+
+
+def sshd_fixture(tmp_path_factory: Any) -> Iterator[SshServer]:
+    """A test module's sshd (pytest fixture body: `sshd = pytest.fixture(scope="module")(sshd_fixture)`)."""
+    server = SshServer(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()

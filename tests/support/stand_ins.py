@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 SUPPORT = Path(__file__).resolve().parent
 
@@ -40,3 +41,12 @@ def own_processes(owner: str, script: str = "fake_vllm.py") -> list:
         except psutil.Error:
             continue
     return found
+
+
+def fake_docker(tmp_path: Path, monkeypatch: Any, *images: str) -> Path:
+    """The docker stand-in (tests/support/fake_docker.py) as this test's docker, with `images` already pulled."""
+    exe = stand_in(tmp_path / "dockerbin" / "docker", "fake_docker.py")
+    monkeypatch.setenv("SPARK_TUI_DOCKER", str(exe))
+    monkeypatch.setenv("FAKE_DOCKER_STATE", str(tmp_path / "docker"))
+    monkeypatch.setenv("FAKE_DOCKER_IMAGES", ",".join(("ubuntu:24.04", *images)))
+    return exe
