@@ -118,7 +118,8 @@ def _serve_nodes(args: argparse.Namespace, port: int) -> int:
         if version is None and not addresses[0].endswith("_IP"):
             version = multinode.engine_version(config, config.head)  # the head's vLLM decides mp or Ray
     nodes = ClusterNodes(tuple(n.host for n in config.nodes), tuple(addresses), config.head.interface,
-                         config.master_port, config.ray_port, tuple(n.ray_start_args for n in config.nodes))
+                         config.master_port, config.ray_port, tuple(n.ray_start_args for n in config.nodes),
+                         tuple(n.interface for n in config.nodes))
     rules = load_rules(args.rules)
     report_rule_problems(rules)
     advice = advise_request(advice_request(args, port=port, engine_version=version, cluster=nodes), rules)

@@ -108,24 +108,24 @@ def vllm_node_commands(server_argv: tuple[str, ...], env: dict[str, str], nodes:
         for rank in range(1, count):
             commands.append(NodeCommand(nodes.hosts[rank], (*server_argv, *common, "--node-rank", str(rank),
                                                             "--headless"),
-                                        {**env, **network_env(nodes.interface, nodes.addresses[rank], head)},
+                                        {**env, **network_env(nodes.interface_of(rank), nodes.addresses[rank], head)},
                                         "worker"))
         commands.append(NodeCommand(nodes.hosts[0], (*server_argv, *common, "--node-rank", "0"),
-                                    {**env, **network_env(nodes.interface, head, head)}, "server"))
+                                    {**env, **network_env(nodes.interface_of(0), head, head)}, "server"))
         return tuple(commands)
     def extra(rank: int) -> tuple[str, ...]:
         return nodes.ray_args[rank] if rank < len(nodes.ray_args) else ()
 
     commands.append(NodeCommand(nodes.hosts[0], ("ray", "start", "--head", f"--node-ip-address={head}",
                                                  f"--port={nodes.ray_port}", *extra(0), "--block"),
-                                network_env(nodes.interface, head, head), "ray-head"))
+                                network_env(nodes.interface_of(0), head, head), "ray-head"))
     for rank in range(1, count):
         own = nodes.addresses[rank]
         commands.append(NodeCommand(nodes.hosts[rank], ("ray", "start", f"--address={head}:{nodes.ray_port}",
                                                         f"--node-ip-address={own}", *extra(rank), "--block"),
-                                    network_env(nodes.interface, own, head), "ray-worker"))
+                                    network_env(nodes.interface_of(rank), own, head), "ray-worker"))
     # RAY_ADDRESS: vLLM's ray.init() joins this cluster, not whatever `address="auto"` would find on the head.
     commands.append(NodeCommand(nodes.hosts[0], (*server_argv, "--distributed-executor-backend", "ray"),
-                                {**env, **network_env(nodes.interface, head, head),
+                                {**env, **network_env(nodes.interface_of(0), head, head),
                                  "RAY_ADDRESS": f"{head}:{nodes.ray_port}"}, "server"))
     return tuple(commands)

@@ -24,6 +24,12 @@ class ClusterNodes:
     master_port: int = 29501  # Ray-less: vLLM's --master-port (its default)
     ray_port: int = 6379  # Ray: the head's GCS port (run_cluster.sh's)
     ray_args: tuple[tuple[str, ...], ...] = ()  # Ray: each node's extra `ray start` options ([cluster] settings)
+    interfaces: tuple[str | None, ...] = ()  # each node's own fast interface where [cluster] names one per node
+
+    def interface_of(self, rank: int) -> str | None:
+        """Node `rank`'s fast interface: its own ([cluster.node.NAME] interface), else the cluster's."""
+        own = self.interfaces[rank] if rank < len(self.interfaces) else None
+        return own or self.interface
 
     @property
     def known(self) -> bool:

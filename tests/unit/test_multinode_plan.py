@@ -123,3 +123,15 @@ def test_ray_commands_head_then_workers_then_the_server():
     assert cmds[0].argv[:3] == ("ray", "start", "--head") and "--node-ip-address=10.0.0.1" in cmds[0].argv
     assert "--address=10.0.0.1:6379" in cmds[2].argv and "--node-ip-address=10.0.0.3" in cmds[2].argv
     assert cmds[-1].host == "a" and cmds[-1].argv[-2:] == ("--distributed-executor-backend", "ray")
+
+
+def test_each_node_gets_its_own_interface_where_cluster_names_one():
+    # README's [cluster] example: spark-b's cable is on its other port (enP2p1s0f1np1), a per-node override.
+    nodes = ClusterNodes(("spark-a", "spark-b"), ("192.168.100.10", "192.168.101.11"), "enp1s0f1np1",
+                         interfaces=(None, "enP2p1s0f1np1"))
+    for mode in ("mp", "ray"):
+        by_host = {(c.host, c.role): c.env for c in vllm_node_commands(("vllm", "serve", "org/m"), {}, nodes, mode)}
+        worker = next(env for (host, _), env in by_host.items() if host == "spark-b")
+        assert worker["NCCL_SOCKET_IFNAME"] == worker["GLOO_SOCKET_IFNAME"] == "enP2p1s0f1np1"
+        assert all(env["NCCL_SOCKET_IFNAME"] == "enp1s0f1np1" for (host, _), env in by_host.items()
+                   if host == "spark-a")
