@@ -440,3 +440,20 @@ async def test_a_model_one_spark_cannot_hold_says_how_many_would(make_app):
         await pilot.pause()
         shown = "\n".join(str(s.render()) for s in app.screen.query("Static"))
         assert "Fits on 3 × gb10 with vLLM's multi-node engine (h: gb10 ×3)" in shown
+
+
+async def test_the_detail_names_the_knobs_as_the_engine_does(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        from tests.tui.conftest import select_row, settle
+
+        await settle(app, pilot)
+        await select_row(app, pilot, "ggml-org/gpt-oss-20b-GGUF")
+        await pilot.press("enter")
+        await pilot.pause()
+        label = lambda: str(app.screen.query_one("#len-label").render()).strip()  # noqa: E731
+        assert label() == "max-model-len"
+        app.set_engine("llamacpp")
+        await pilot.pause()
+        assert label() == "context (-c)"
+        assert "-c 131072" in str(app.screen.query_one("#launch").render())

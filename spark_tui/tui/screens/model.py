@@ -55,9 +55,9 @@ class ModelScreen(Screen[None]):
         with VerticalScroll(id="detail"):
             yield Static(id="title")
             with Horizontal(id="knobs"):
-                yield Label("max-model-len ")
+                yield Label("max-model-len ", id="len-label")
                 yield Input(id="max-len", type="integer", placeholder="auto")
-                yield Label(" gpu-memory-utilization ")
+                yield Label(" gpu-memory-utilization ", id="util-label")
                 yield Input(id="util", type="number", placeholder="auto")
             yield Static(id="knob-error")
             yield Static(id="memory")
@@ -83,6 +83,9 @@ class ModelScreen(Screen[None]):
         if not self.ready:
             return
         row, advice = self.row, self.row.advice
+        length, share = KNOB_NAMES.get(self.spark.engine, KNOB_NAMES["vllm"])  # the engine's own option names
+        self.query_one("#len-label", Label).update(f"{length} ")
+        self.query_one("#util-label", Label).update(f" {share} ")
         self.query_one("#title", Static).update(title_text(row, advice, self.spark.hardware.name))
         if advice is None:
             for part in ("#memory", "#launch", "#findings", "#facts"):
@@ -218,6 +221,13 @@ def title_text(row: ModelRow, advice: Advice | None, hardware: str) -> Text:
     for unknown in advice.unknowns:
         text.append(f"\nunknown: {unknown}", style="magenta")
     return text
+
+
+# What the two knobs are called by each engine: the context (vLLM --max-model-len, llama-server -c, trtllm-serve
+# --max_seq_len) and the share of memory planned for it (vLLM's --gpu-memory-utilization; llama.cpp and TRT-LLM
+# are planned within the same share of the GPU's memory).
+KNOB_NAMES = {"vllm": ("max-model-len", "gpu-memory-utilization"), "llamacpp": ("context (-c)", "memory share"),
+              "trtllm": ("max_seq_len", "memory share")}
 
 
 def memory_text(advice: Advice) -> Text:
