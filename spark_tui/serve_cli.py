@@ -244,15 +244,16 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if not statuses:
         print("No servers. Start one with: spark-tui serve MODEL")
         return 0
-    print(f"{'NAME':28} {'STATE':9} {'PORT':>5} {'UPTIME':>8} {'GEN TOK/S':>9} {'RUN/WAIT':>8} {'KV':>5}  MODEL")
+    print(f"{'NAME':28} {'ENGINE':8} {'STATE':9} {'PORT':>5} {'UPTIME':>8} {'GEN TOK/S':>9} {'RUN/WAIT':>8} "
+          f"{'KV':>5}  MODEL")
     for s in statuses:
         j = s.to_json()
         uptime = "-" if j["uptime_s"] is None else f"{int(j['uptime_s'] // 60)}m{int(j['uptime_s'] % 60):02d}s"
         tps = "-" if j["generation_tokens_per_s"] is None else f"{j['generation_tokens_per_s']:.1f}"
         run = "-" if j["requests_running"] is None else f"{j['requests_running']}/{_dash(j['requests_waiting'])}"
         kv = "-" if j["kv_cache_usage"] is None else f"{j['kv_cache_usage'] * 100:.0f}%"
-        print(f"{s.record.name:28} {s.state:9} {s.record.port:>5} {uptime:>8} {tps:>9} {run:>8} {kv:>5}  "
-              f"{s.record.model}")
+        print(f"{s.record.name:28} {s.record.engine:8} {s.state:9} {s.record.port:>5} {uptime:>8} {tps:>9} "
+              f"{run:>8} {kv:>5}  {s.record.model}")
         for node in j["nodes"]:  # across nodes: one line per node command
             print(f"{'':28} {_node_line(node)}")
         if s.state == "failed":

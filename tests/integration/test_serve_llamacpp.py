@@ -87,6 +87,9 @@ def test_launch_wait_ps_logs_bench_stop(cli, llama, tmp_path):
     assert (server["engine"], server["model"], server["runtime"], server["engine_version"]) == (
         "llamacpp", REPO, "local", "10573")
     assert server["requests_running"] == 0 and server["kv_cache_usage"] == 0.0  # /metrics and /slots answered
+    table = cli("ps").out.splitlines()
+    assert table[0].split()[:3] == ["NAME", "ENGINE", "STATE"]
+    assert next(line for line in table if line.startswith("gguf ")).split()[1:3] == ["llamacpp", "ready"]
     bench = cli("bench", "gguf", "--concurrency", "2", "--requests", "4", "--max-tokens", "30", "--json")
     assert bench.code == 0, bench.err
     result = json.loads(bench.out)
