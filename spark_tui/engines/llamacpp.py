@@ -149,10 +149,9 @@ class LlamaServerAdapter:
                 f"(spark-tui pull {repo.split(':')[0]} first to see the download and run it offline)"]
 
     def command(self, plan: LaunchPlan, runtime: Any, server_name: str, secret_names: Sequence[str]) -> list[str]:
-        argv = self.local_argv(plan)
-        if runtime is None:
-            return argv
-        return runtime.command(argv, server_name, plan.host, plan.port, dict(plan.env), list(secret_names))
+        from spark_tui.engines.runtime import run_argv
+
+        return run_argv(self.local_argv(plan), plan, runtime, server_name, secret_names)
 
     def read_command(self, plan: LaunchPlan, text: str) -> LaunchPlan:
         try:

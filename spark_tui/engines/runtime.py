@@ -9,8 +9,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from spark_tui.errors import UsageError
 from spark_tui.settings import ServeSettings
@@ -125,6 +127,14 @@ class EngineRuntime:
 
 
 VllmRuntime = EngineRuntime  # the name it had while vLLM was the only engine
+
+
+def run_argv(argv: list[str], plan: Any, runtime: EngineRuntime | None, server_name: str,
+             secret_names: Sequence[str]) -> list[str]:
+    """What an adapter's command() returns: the plan's argv as it is (no runtime), or run by `runtime`."""
+    if runtime is None:
+        return argv
+    return runtime.command(argv, server_name, plan.host, plan.port, dict(plan.env), list(secret_names))
 
 
 def _in_cache(path: Path, hub_cache: str) -> Path | None:

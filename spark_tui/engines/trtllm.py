@@ -80,10 +80,9 @@ class TrtllmAdapter:
     )
 
     def command(self, plan: LaunchPlan, runtime: Any, server_name: str, secret_names: Sequence[str]) -> list[str]:
-        if runtime is None:
-            return list(plan.argv)
-        return runtime.command(list(plan.argv), server_name, plan.host, plan.port, dict(plan.env),
-                               list(secret_names))
+        from spark_tui.engines.runtime import run_argv
+
+        return run_argv(list(plan.argv), plan, runtime, server_name, secret_names)
 
     def read_command(self, plan: LaunchPlan, text: str) -> LaunchPlan:
         argv = _split(text)
